@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of the library against its peers (`python -m benchmarks`)."""

@@ -1,0 +1,24 @@
+"""divergences: divergence estimators and GAN objectives in JAX.
+
+The code lives in private modules; this file re-exports the public surface,
+one name per line.
+"""
+
+from divergences import closed_form as closed_form
+
+# Validation contract.
+from divergences._validation import checked as checked
+
+# Exact divergences between discrete distributions.
+from divergences._discrete import f_divergence as f_divergence
+from divergences._discrete import js_divergence as js_divergence
+from divergences._discrete import kl_divergence as kl_divergence
+from divergences._discrete import total_variation as total_variation
+
+# Sample-based estimators.
+
+# GAN objectives and variational (dual) estimators.
+
+# Two-sample tests and uncertainty.
+
+__version__ = "0.1.0"

@@ -1,0 +1,340 @@
+"""The one validation contract of the library.
+
+Every public function of :mod:`divergences` checks its arguments through the
+helpers of this module, so that bad input fails the same way everywhere:
+
+* **Static checks** (shapes, dtypes, ranks, names of options, Python scalars)
+  raise :class:`ValueError` at once, eagerly and at trace time under
+  :func:`jax.jit`. The message starts with the argument's name in backticks:
+  ``"`q` has shape (3,) that does not broadcast with `p` of shape (4,)"``.
+* **Value checks** (NaN, negative probabilities, weights summing to 0, ...)
+  need the numbers. On concrete arrays (an eager call) they raise
+  :class:`ValueError` naming the argument. Under a transformation (``jit``,
+  ``vmap``, ``grad``) the values are unknown while tracing, so nothing is
+  raised: each function documents what it returns then (NaN for the
+  affected outputs, never a silently wrong finite number where it is cheap to
+  avoid). Users who want errors from compiled code wrap the call in
+  :func:`checked`, which runs it under :func:`jax.experimental.checkify` and
+  raises the same message at run time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
+
+__all__ = [
+    "checked",
+    "is_concrete",
+    "fail",
+    "check_choice",
+    "check_int",
+    "check_scalar",
+    "as_float_array",
+    "check_axis",
+    "broadcast_shapes",
+    "check_nonempty",
+    "require",
+    "check_finite",
+    "check_probabilities",
+    "check_weights",
+    "check_samples",
+    "check_same_dim",
+    "float_dtype",
+]
+
+T = TypeVar("T")
+
+# True only while `checked` traces a function: value checks then become
+# checkify checks instead of being skipped. A trace-time switch, not state
+# that survives the call.
+_CHECKIFY_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "divergences_checkify_active", default=False
+)
+
+
+def checked(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn the library's value checks inside ``fn`` into errors, compiled.
+
+    Under :func:`jax.jit` the values of the arguments are not known while
+    tracing, so the library cannot raise on NaN samples or negative
+    probabilities there (those calls return NaN instead). ``checked(fn)``
+    compiles ``fn`` with the value checks switched on, through
+    :func:`jax.experimental.checkify.checkify`, and raises
+    :class:`ValueError` with the message an eager call would give.
+
+    ``fn`` may be a plain or a ``jax.jit``-wrapped function (the wrapper is
+    looked through, so that a trace cached without checks is not reused).
+    Apply ``checked`` outermost: it returns a Python-level function that
+    raises, so it cannot itself be called inside ``jit``.
+
+    Args:
+      fn: a function that calls functions of this library.
+
+    Returns:
+      A compiled function with the signature of ``fn`` that raises
+      ``ValueError`` when a value check fails.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import divergences as dv
+      >>> safe_kl = dv.checked(dv.kl_divergence)
+      >>> round(float(safe_kl(jnp.array([0.5, 0.5]), jnp.array([0.25, 0.75]))), 4)
+      0.1438
+      >>> safe_kl(jnp.array([1.5, -0.5]), jnp.array([0.25, 0.75]))
+      Traceback (most recent call last):
+      ...
+      ValueError: `p` has negative entries; probabilities must be >= 0
+    """
+    inner = getattr(fn, "__wrapped__", fn)
+
+    def traced(*args, **kwargs):
+        token = _CHECKIFY_ACTIVE.set(True)
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _CHECKIFY_ACTIVE.reset(token)
+
+    compiled = jax.jit(checkify.checkify(traced, errors=checkify.user_checks))
+
+    @functools.wraps(inner)
+    def wrapper(*args, **kwargs):
+        err, out = compiled(*args, **kwargs)
+        message = err.get()
+        if message is not None:
+            raise ValueError(message.split(" (`check` failed)")[0].strip())
+        return out
+
+    return wrapper
+
+
+def is_concrete(*xs: Any) -> bool:
+    """True when none of ``xs`` is a tracer (the call is eager)."""
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(xs))
+
+
+def fail(name: str, problem: str) -> ValueError:
+    """The library's error: ``ValueError("`name` problem")``."""
+    return ValueError(f"`{name}` {problem}")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` must be one of ``choices`` (strings)."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise fail(name, f"must be one of {listed}; got {value!r}")
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` must be a Python (or numpy) integer within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise fail(name, f"must be an integer; got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise fail(name, f"must be >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise fail(name, f"must be <= {maximum}; got {value}")
+    return value
+
+
+def check_scalar(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> Any:
+    """A real scalar hyperparameter within bounds.
+
+    A Python number is checked at once. A traced scalar (a hyperparameter that
+    a user passes through ``jit``) is left to :func:`require`, so it is
+    checked eagerly and under :func:`checked` only.
+    """
+    if isinstance(value, (bool, complex)) or isinstance(value, str):
+        raise fail(name, f"must be a real number; got {value!r}")
+    arr = jnp.asarray(value)
+    if arr.ndim != 0:
+        raise fail(name, f"must be a scalar; got shape {arr.shape}")
+    ok = jnp.isfinite(arr) if (low is not None or high is not None) else ~jnp.isnan(arr)
+    desc = []
+    if low is not None:
+        ok = ok & ((arr >= low) if low_inclusive else (arr > low))
+        desc.append(f"{'>=' if low_inclusive else '>'} {low}")
+    if high is not None:
+        ok = ok & ((arr <= high) if high_inclusive else (arr < high))
+        desc.append(f"{'<=' if high_inclusive else '<'} {high}")
+    problem = "must be " + (" and ".join(desc) if desc else "a number, not NaN")
+    if is_concrete(arr):
+        if not bool(ok):
+            raise fail(name, f"{problem}; got {value!r}")
+    else:
+        require(name, ok, problem)
+    return value
+
+
+def float_dtype(*arrays: Any) -> jnp.dtype:
+    """The dtype the library computes in: at least float32 (bf16/f16 accumulate in f32)."""
+    dtype = jnp.result_type(*arrays, jnp.float32) if arrays else jnp.dtype(jnp.float32)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.dtype(jnp.float32)
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def as_float_array(name: str, x: Any, *, dtype: Any = None, min_ndim: int = 0, ndim: int | None = None) -> jax.Array:
+    """Convert to a floating array (at least float32) and check its rank.
+
+    Complex and non-numeric input is refused. Integer and boolean input is
+    converted to the default float type.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise fail(name, f"must be an array of real numbers; got {type(x).__name__}")
+    try:
+        arr = jnp.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise fail(name, f"must be an array of real numbers ({e})") from None
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise fail(name, f"must be real; got dtype {arr.dtype}")
+    if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
+        raise fail(name, f"must be numeric; got dtype {arr.dtype}")
+    arr = arr.astype(dtype if dtype is not None else float_dtype(arr))
+    if ndim is not None and arr.ndim != ndim:
+        raise fail(name, f"must have {ndim} dimension(s); got shape {arr.shape}")
+    if arr.ndim < min_ndim:
+        raise fail(name, f"must have at least {min_ndim} dimension(s); got shape {arr.shape}")
+    return arr
+
+
+def check_axis(name: str, axis: Any, ndim: int) -> int:
+    """Normalise an ``axis`` argument against an array of rank ``ndim``."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise fail(name, f"must be an integer; got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise fail(name, f"is {axis}, out of range for an array of rank {ndim}")
+    return operator.index(axis) % ndim
+
+
+def broadcast_shapes(named_shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+    """Broadcast shapes, naming the arguments when they do not broadcast."""
+    try:
+        return tuple(np.broadcast_shapes(*named_shapes.values()))
+    except ValueError:
+        items = list(named_shapes.items())
+        (n0, s0), rest = items[0], items[1:]
+        for n1, s1 in rest:
+            try:
+                np.broadcast_shapes(s0, s1)
+            except ValueError:
+                raise fail(n1, f"has shape {s1} that does not broadcast with `{n0}` of shape {s0}") from None
+        names = ", ".join(f"`{n}` {s}" for n, s in items)
+        raise ValueError(f"shapes do not broadcast: {names}") from None
+
+
+def check_nonempty(name: str, x: jax.Array, axis: int | None = None) -> None:
+    """``x`` must have at least one element (along ``axis`` when given)."""
+    size = x.size if axis is None else x.shape[axis]
+    if size == 0:
+        where = "" if axis is None else f" along axis {axis}"
+        raise fail(name, f"is empty{where} (shape {x.shape})")
+
+
+def require(name: str, ok: Any, problem: str) -> jax.Array:
+    """A value check: ``ok`` (a boolean array) must hold everywhere.
+
+    Eagerly, raise ``ValueError("`name` problem")`` if it does not. Under
+    :func:`checked`, emit a checkify check with the same message. Otherwise
+    (under ``jit``/``vmap``/``grad`` with no checking requested) do nothing.
+
+    Returns:
+      ``all(ok)`` as a boolean scalar, for callers that poison their output
+      with NaN when the check fails under a transformation.
+    """
+    ok_all = jnp.all(jnp.asarray(ok))
+    if is_concrete(ok_all):
+        if not bool(ok_all):
+            raise fail(name, problem)
+    elif _CHECKIFY_ACTIVE.get():
+        checkify.check(ok_all, f"`{name}` {problem}")
+    return ok_all
+
+
+def check_finite(name: str, x: jax.Array) -> jax.Array:
+    """Value check: no NaN or infinity in ``x``. Returns the all-finite flag."""
+    return require(name, jnp.isfinite(x), "contains NaN or infinite values")
+
+
+def _sum_tolerance(dtype: Any, n: int) -> float:
+    """How far from 1 a sum of ``n`` probabilities may be: 4 n eps, at least 1e-6 for f32."""
+    eps = float(jnp.finfo(dtype).eps)
+    return min(max(4.0 * max(n, 8) * eps, 1e-6 if eps > 1e-10 else 0.0), 1e-2)
+
+
+def check_probabilities(name: str, p: jax.Array, *, axis: int) -> jax.Array:
+    """Value check: ``p`` holds probability vectors along ``axis``.
+
+    No NaN or infinity, no negative entry, and every vector sums to 1 within
+    ``4 * n * eps(dtype)`` (at least 1e-6, at most 1e-2), ``n`` the vector
+    length: the rounding error of a sum of ``n`` normalised terms.
+
+    Returns:
+      A boolean scalar, True when all checks hold (for NaN-poisoning under jit).
+    """
+    ok = require(name, ~jnp.isnan(p), "contains NaN")
+    ok &= require(name, jnp.isfinite(p), "contains infinite values")
+    ok &= require(name, p >= 0, "has negative entries; probabilities must be >= 0")
+    tol = _sum_tolerance(p.dtype, p.shape[axis])
+    total = jnp.sum(p, axis=axis)
+    ok &= require(
+        name,
+        jnp.abs(total - 1) <= tol,
+        f"does not sum to 1 along axis {axis} (tolerance {tol:.1e}); normalise it first",
+    )
+    return ok
+
+
+def check_samples(name: str, x: Any, *, ndim: int | None = None, min_ndim: int = 1, min_samples: int = 1, sample_axis: int = 0) -> jax.Array:
+    """Convert and check a sample array: rank, at least ``min_samples`` samples, finite values.
+
+    Returns the converted array (float, at least float32). The finiteness check
+    is a value check (see :func:`require`).
+    """
+    x = as_float_array(name, x, ndim=ndim, min_ndim=min_ndim)
+    n = x.shape[sample_axis]
+    if n < min_samples:
+        raise fail(name, f"must hold at least {min_samples} sample(s) along axis {sample_axis}; got shape {x.shape}")
+    check_finite(name, x)
+    return x
+
+
+def check_same_dim(name_x: str, x: jax.Array, name_y: str, y: jax.Array, *, axis: int = -1) -> None:
+    """Two sample arrays must agree on their feature dimension."""
+    if x.shape[axis] != y.shape[axis]:
+        raise fail(
+            name_y,
+            f"has feature dimension {y.shape[axis]} (shape {y.shape}) but `{name_x}` has {x.shape[axis]} (shape {x.shape})",
+        )
+
+
+def check_weights(name: str, w: Any, *, shape: tuple[int, ...], samples_name: str) -> jax.Array:
+    """Sample weights: the shape of the samples, non-negative, finite, positive total.
+
+    The weights are returned normalised to sum to 1 along the last axis.
+    """
+    w = as_float_array(name, w)
+    if w.shape != tuple(shape):
+        raise fail(name, f"has shape {w.shape} but `{samples_name}` needs weights of shape {tuple(shape)}")
+    require(name, jnp.isfinite(w), "contains NaN or infinite values")
+    require(name, w >= 0, "has negative entries; weights must be >= 0")
+    total = jnp.sum(w, axis=-1, keepdims=True)
+    require(name, total > 0, "sums to 0; at least one weight must be positive")
+    return w / total

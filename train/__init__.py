@@ -1,0 +1,1 @@
+"""Compiled training steps, data and the training command; composes `divergences` and `models`."""
