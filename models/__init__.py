@@ -1,4 +1,8 @@
 """Flax modules (generators, critics, discriminators) used by `divergences` and `train`.
 
-This package imports nothing else of the project.
+This package imports nothing else of the project. Parameters are plain pytrees
+(`flax.linen`), so the train steps that use them stay pure functions.
 """
+
+from models._mlp import ACTIVATIONS as ACTIVATIONS
+from models._mlp import MLP as MLP
