@@ -30,6 +30,9 @@ from divergences._fgan import fgan_activation as fgan_activation
 from divergences._fgan import fgan_conjugate as fgan_conjugate
 from divergences._fgan import fgan_conjugate_activation as fgan_conjugate_activation
 from divergences._fgan import fgan_objective as fgan_objective
+from divergences._neural import LIPSCHITZ_METHODS as LIPSCHITZ_METHODS
+from divergences._neural import estimate_f_divergence as estimate_f_divergence
+from divergences._neural import estimate_wasserstein_dual as estimate_wasserstein_dual
 
 # Two-sample tests and uncertainty.
 
