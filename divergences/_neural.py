@@ -26,7 +26,6 @@ reuses the compiled program. The functions are ``jit``- and ``vmap``-compatible
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
