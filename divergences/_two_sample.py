@@ -69,9 +69,10 @@ __all__ = [
 
 STATISTICS = ("mmd", "energy", "sliced_wasserstein", "wasserstein_1d")
 
-# Per-permutation scratch memory targeted by the automatic chunk size: the
-# quadratic-form route holds a few [C, N] arrays, the estimator route one
-# estimator call per permutation (assumed to need up to N^2 numbers).
+# Numbers (float32: 4 bytes each) that one chunk may hold, for the automatic
+# chunk size: the quadratic-form route holds a few [C, N] arrays; the
+# estimator route holds C estimator calls, each of the size given by
+# `_call_size`.
 _LABEL_BUDGET = 2**22
 _ESTIMATOR_BUDGET = 2**24
 
@@ -133,6 +134,20 @@ def _split_options(options: dict[str, Any]) -> tuple[tuple[tuple[str, Any], ...]
             raise v.fail(name, f"must be hashable or an array to pass through jit; got {type(value).__name__}") from None
         static.append((name, value))
     return tuple(static), dynamic
+
+
+def _call_size(estimator: Any, n_total: int, options: dict[str, Any]) -> int:
+    """The working memory of one estimator call, in numbers, for the automatic chunk size.
+
+    The sort-based estimators of the library need O(N) per direction; any
+    other estimator is assumed to build an [N, N] matrix (MMD, energy, kNN).
+    """
+    name = (getattr(estimator, "__module__", None), getattr(estimator, "__name__", None))
+    if name == ("divergences._wasserstein", "wasserstein_1d"):
+        return 4 * n_total
+    if name in (("divergences._wasserstein", "sliced_wasserstein"), ("divergences._wasserstein", "max_sliced_wasserstein")):
+        return 4 * n_total * int(options.get("n_projections", 128))
+    return n_total * n_total
 
 
 def _auto_chunk(chunk_size: int | None, total: int, budget: int, per_item: int) -> int:
@@ -366,7 +381,7 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
 
     if callable(statistic):
         fn = functools.partial(statistic, **options)
-        chunk = _auto_chunk(chunk_size, n_permutations, _ESTIMATOR_BUDGET, n_total * n_total)
+        chunk = _auto_chunk(chunk_size, n_permutations, _ESTIMATOR_BUDGET, _call_size(statistic, n_total, options))
         observed, null = _estimator_test(fn, x, y, keys, chunk)
     elif statistic == "mmd":
         from divergences._mmd import CallableKernel, mmd, resolve_kernel
@@ -408,13 +423,14 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
 
         proj_key = options.pop("key", key_stat)
         fn = lambda a, b: sliced_wasserstein(a, b, proj_key, **options)  # noqa: E731
-        chunk = _auto_chunk(chunk_size, n_permutations, _ESTIMATOR_BUDGET, n_total * n_total)
+        size = _call_size(sliced_wasserstein, n_total, options)
+        chunk = _auto_chunk(chunk_size, n_permutations, _ESTIMATOR_BUDGET, size)
         observed, null = _estimator_test(fn, _as_2d(x), _as_2d(y), keys, chunk)
     else:  # "wasserstein_1d"
         from divergences._wasserstein import wasserstein_1d
 
         fn = functools.partial(wasserstein_1d, **options)
-        chunk = _auto_chunk(chunk_size, n_permutations, _ESTIMATOR_BUDGET, n_total * n_total)
+        chunk = _auto_chunk(chunk_size, n_permutations, _ESTIMATOR_BUDGET, _call_size(wasserstein_1d, n_total, options))
         observed, null = _estimator_test(fn, x.reshape(n), y.reshape(m), keys, chunk)
 
     observed = jnp.asarray(observed)
@@ -494,10 +510,12 @@ def two_sample_test(
         ``"wasserstein_1d"``, or a callable.
       n_permutations: the number ``B`` of relabellings, at least 1. With
         ``B = 999`` the p-value resolves levels down to 0.001.
-      chunk_size: how many relabellings run at once (one ``vmap``); ``None``
-        picks one from the sample size (about 16 MB of label vectors for
-        ``"mmd"``/``"energy"``, and :math:`2^{24} / N^2` estimator calls
-        for the others). Memory grows linearly with it.
+      chunk_size: how many relabellings run at once (one ``vmap``); memory
+        grows linearly with it. ``None`` picks one from the sample size:
+        about 16 MB of label vectors for ``"mmd"`` and ``"energy"``, and
+        64 MB of estimator working memory for the others (counted as
+        ``4 N`` numbers per projection for the sort-based Wasserstein
+        estimators, and ``N^2`` for a callable).
       **statistic_options: options of the statistic, listed above. An
         option the statistic does not know raises ``ValueError`` naming it.
 
@@ -584,7 +602,7 @@ def _bootstrap_core(x, y, key, confidence, dynamic_options, *, estimator, n_resa
         iy = jax.random.randint(ky, (m,), 0, m)
         return fn(x_null[ix], y_null[iy])
 
-    chunk = _auto_chunk(chunk_size, n_resamples, _ESTIMATOR_BUDGET, (n + m) ** 2)
+    chunk = _auto_chunk(chunk_size, n_resamples, _ESTIMATOR_BUDGET, _call_size(estimator, n + m, options))
     resamples = _chunked_map(one, jax.random.split(key, n_resamples), chunk)
     alpha = (1 - confidence) / 2
 
@@ -650,9 +668,11 @@ def bootstrap(
       key: a PRNG key for the resampling.
       n_resamples: the number ``B`` of replicates, at least 2.
       confidence: the level of the percentile interval, in ``(0, 1)``.
-      chunk_size: how many replicates run at once; ``None`` picks
-        :math:`\max(1, 2^{24} / (n + m)^2)`, assuming the estimator may hold
-        an ``[n, m]`` matrix.
+      chunk_size: how many replicates run at once; memory grows linearly
+        with it. ``None`` aims at 64 MB of estimator working memory, counted
+        as ``4 N`` numbers (``N = n + m``) per projection for the sort-based
+        Wasserstein estimators of the library and ``N^2`` for any other
+        estimator.
       **estimator_options: passed to the estimator (arrays travel through
         ``jit`` as arguments, other values as static arguments).
 
