@@ -348,6 +348,15 @@ def _estimator_test(fn: Callable, x: jax.Array, y: jax.Array, keys: jax.Array, c
 # Statistic builders.
 
 
+# The options of the statistics that this module evaluates itself, with
+# their defaults (filled in before compiling, so that an explicit default
+# and an omitted option share one compiled function).
+_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "mmd": {"kernel": "gaussian", "bandwidth": None, "estimator": "unbiased"},
+    "energy": {"estimator": "biased"},
+}
+
+
 def _take_options(statistic: str, options: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -374,8 +383,10 @@ def _p_value(observed: jax.Array, null: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("statistic", "n_permutations", "chunk_size", "static_options"))
 def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, chunk_size, static_options):
     options = {**dict(static_options), **dynamic_options}
-    key_perm, key_stat = jax.random.split(key)
-    keys = jax.random.split(key_perm, n_permutations)
+    # One split serves the relabellings and the projections of the sliced
+    # statistic (each threefry call site costs compile time).
+    keys = jax.random.split(key, n_permutations + 1)
+    key_stat, keys = keys[0], keys[1:]
     n, m = x.shape[0], y.shape[0]
     n_total = n + m
 
@@ -386,9 +397,7 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
     elif statistic == "mmd":
         from divergences._mmd import CallableKernel, mmd, resolve_kernel
 
-        options = _take_options(
-            "mmd", options, {"kernel": "gaussian", "bandwidth": None, "estimator": "unbiased"}
-        )
+        options = _take_options("mmd", options, _DEFAULT_OPTIONS["mmd"])
         x2, y2 = _as_2d(x), _as_2d(y)
         if options["estimator"] == "linear":
             # Linear-time MMD: no pooled matrix to reuse, relabel and re-estimate.
@@ -407,7 +416,7 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
             chunk = _auto_chunk(chunk_size, n_permutations, _LABEL_BUDGET, 4 * n_total)
             observed, null = _quadratic_test(kmat, n, keys, chunk, options["estimator"] == "unbiased")
     elif statistic == "energy":
-        options = _take_options("energy", options, {"estimator": "biased"})
+        options = _take_options("energy", options, _DEFAULT_OPTIONS["energy"])
         unbiased = options["estimator"] == "unbiased"
         x2, y2 = _as_2d(x), _as_2d(y)
         chunk = _auto_chunk(chunk_size, n_permutations, _LABEL_BUDGET, 4 * n_total)
@@ -554,8 +563,8 @@ def two_sample_test(
     if not callable(statistic):
         v.check_choice("statistic", statistic, STATISTICS)
     min_samples = 1
-    if statistic in ("mmd", "energy"):
-        estimator = statistic_options.get("estimator", "unbiased" if statistic == "mmd" else "biased")
+    if statistic in _DEFAULT_OPTIONS:
+        estimator = statistic_options.get("estimator", _DEFAULT_OPTIONS[statistic]["estimator"])
         choices = ("unbiased", "biased", "linear") if statistic == "mmd" else ("unbiased", "biased")
         v.check_choice("estimator", estimator, choices)
         min_samples = 1 if estimator == "biased" else 2
@@ -571,6 +580,8 @@ def two_sample_test(
         if statistic == "wasserstein_1d" and x.ndim == 2 and x.shape[1] != 1:
             raise v.fail("x", f"must be 1-D data (shape [n] or [n, 1]) for 'wasserstein_1d'; got {x.shape}")
     dtype = v.float_dtype(x, y)
+    if statistic in _DEFAULT_OPTIONS:
+        statistic_options = _take_options(statistic, statistic_options, _DEFAULT_OPTIONS[statistic])
     static_options, dynamic_options = _split_options(statistic_options)
     return _two_sample_core(
         x.astype(dtype),
@@ -596,11 +607,11 @@ def _bootstrap_core(x, y, key, confidence, dynamic_options, *, estimator, n_resa
     estimate = fn(x, y)
     x_null, y_null = x, y
 
+    sizes = jnp.concatenate([jnp.full(n, n, jnp.int32), jnp.full(m, m, jnp.int32)])
+
     def one(k):
-        kx, ky = jax.random.split(k)
-        ix = jax.random.randint(kx, (n,), 0, n)
-        iy = jax.random.randint(ky, (m,), 0, m)
-        return fn(x_null[ix], y_null[iy])
+        idx = jax.random.randint(k, (n + m,), 0, sizes)
+        return fn(x_null[idx[:n]], y_null[idx[n:]])
 
     chunk = _auto_chunk(chunk_size, n_resamples, _ESTIMATOR_BUDGET, _call_size(estimator, n + m, options))
     resamples = _chunked_map(one, jax.random.split(key, n_resamples), chunk)

@@ -64,6 +64,7 @@ def test_standard_error_and_interval_of_a_mean_difference(gaussians):
     np.testing.assert_allclose(float(res.standard_error), r.std(ddof=1), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_standard_error_agrees_with_scipy_bootstrap(gaussians):
     # scipy.stats.bootstrap on the same W1 estimator with its own
     # resampling: two Monte-Carlo estimates of one standard error, each
@@ -82,6 +83,7 @@ def test_standard_error_agrees_with_scipy_bootstrap(gaussians):
     np.testing.assert_allclose(float(ours.estimate), st.wasserstein_distance(x, y), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_pytree_output_jit_and_chunking(gaussians):
     # A dict of estimates is summarised leaf by leaf. Under jit and with
     # chunk_size = 7 (five chunks, the last padded) the replicates are the
@@ -99,6 +101,7 @@ def test_pytree_output_jit_and_chunking(gaussians):
     np.testing.assert_allclose(np.asarray(a.high["spread"]), np.asarray(b.high["spread"]), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_library_estimator_with_options_and_a_key():
     # Options reach the estimator; an estimator that takes a key gets it as
     # an option (the same projections in every replicate).
@@ -112,6 +115,7 @@ def test_library_estimator_with_options_and_a_key():
     assert float(res.standard_error) > 0 and float(res.low) <= float(res.high)
 
 
+@pytest.mark.slow
 def test_standard_error_is_differentiable(gaussians):
     x, y = gaussians
     g = jax.grad(lambda a: dv.bootstrap(mean_gap, a, y, jax.random.key(0), n_resamples=20).standard_error)(x)
