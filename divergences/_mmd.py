@@ -246,7 +246,11 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> jax.Array:
         v.check_same_dim("x", x, "y", y)
         dtype = v.float_dtype(x, y)
         z = jnp.concatenate([x.astype(dtype), y.astype(dtype)])
-    z = jax.lax.stop_gradient(_strided(z, MEDIAN_HEURISTIC_POINTS))
+    return _median_core(jax.lax.stop_gradient(_strided(z, MEDIAN_HEURISTIC_POINTS)))
+
+
+@jax.jit
+def _median_core(z: jax.Array) -> jax.Array:
     k = z.shape[0]
     if k < 2:
         return jnp.ones((), z.dtype)
@@ -322,7 +326,8 @@ def _kernel_sum(gram: Kernel, a: jax.Array, b: jax.Array, block_size: int | None
         keep = (r < n)[:, None]
         if exclude_diagonal:
             keep = keep & (r[:, None] != cols[None, :])
-        return jnp.sum(jnp.where(keep, k, 0))
+        # Row sums first, then their total: shorter float32 accumulations.
+        return jnp.sum(jnp.sum(jnp.where(keep, k, 0), axis=1))
 
     # checkpoint: the backward pass recomputes each block's Gram matrix
     # instead of storing all of them, keeping memory O(block_size * m).
@@ -424,10 +429,11 @@ def mmd(
             kxx = kxx + jnp.sum(gram.diagonal(x))
             kyy = kyy + jnp.sum(gram.diagonal(y))
         kxy = _kernel_sum(gram, x, y, block_size, False)
+        # Python floats: n * (n - 1) overflows int32 from n = 46,341 on.
         if unbiased:
-            value = kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2 * kxy / (n * m)
+            value = kxx / float(n * (n - 1)) + kyy / float(m * (m - 1)) - 2 * kxy / float(n * m)
         else:
-            value = kxx / (n * n) + kyy / (m * m) - 2 * kxy / (n * m)
+            value = kxx / float(n * n) + kyy / float(m * m) - 2 * kxy / float(n * m)
     if v.is_concrete(value):
         return value
     ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))
