@@ -49,5 +49,11 @@ from divergences._linear_gan import random_fourier_features as random_fourier_fe
 from divergences._linear_gan import solve_linear_gan_dual as solve_linear_gan_dual
 
 # Two-sample tests and uncertainty.
+from divergences._classifier_test import ClassifierTestResult as ClassifierTestResult
+from divergences._classifier_test import classifier_two_sample_test as classifier_two_sample_test
+from divergences._two_sample import BootstrapResult as BootstrapResult
+from divergences._two_sample import TwoSampleResult as TwoSampleResult
+from divergences._two_sample import bootstrap as bootstrap
+from divergences._two_sample import two_sample_test as two_sample_test
 
 __version__ = "0.1.0"
