@@ -6,6 +6,8 @@ import dataclasses
 import json
 from typing import Any
 
+from divergences._fgan import FGAN_DIVERGENCES as _FGAN
+
 __all__ = ["TrainConfig", "OBJECTIVES", "FGAN_DIVERGENCES", "objective_defaults", "resolve_config"]
 
 # Objectives with their one-line descriptions (the `--help` text lists these).
@@ -20,10 +22,8 @@ OBJECTIVES: dict[str, str] = {
     "fgan-<name>": "f-GAN (Nowozin et al. 2016) for divergence <name>",
 }
 
-# f-GAN divergences accepted after "fgan-" (checked against divergences._fgan when it is present).
-FGAN_DIVERGENCES: tuple[str, ...] = (
-    "kl", "reverse_kl", "pearson_chi2", "squared_hellinger", "js", "gan",
-)
+# f-GAN divergences accepted after "fgan-".
+FGAN_DIVERGENCES: tuple[str, ...] = _FGAN
 
 
 @dataclasses.dataclass

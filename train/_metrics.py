@@ -79,10 +79,8 @@ def evaluate(samples: jax.Array, dataset: Dataset, key: jax.Array, *,
     out: dict[str, Any] = {}
     if not bool(jnp.all(jnp.isfinite(samples))):
         return {"sliced_wasserstein": float("nan"), "mmd": float("nan")}
-    if hasattr(dv, "sliced_wasserstein"):  # TEMPORARY guard until issue3 is merged
-        out["sliced_wasserstein"] = float(_sliced(samples, held, key, n_projections))
-    if hasattr(dv, "mmd"):
-        out["mmd"] = float(_mmd(samples, held))
+    out["sliced_wasserstein"] = float(_sliced(samples, held, key, n_projections))
+    out["mmd"] = float(_mmd(samples, held))
     host = np.asarray(samples)
     if dataset.modes is not None:
         out.update(mixture_quality(host, dataset.modes, dataset.mode_std))

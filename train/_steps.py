@@ -118,9 +118,6 @@ def _critic_loss(cfg: TrainConfig, o_real: jax.Array, o_fake: jax.Array) -> jax.
     if obj in ("wgan", "wgan-gp"):
         return dv.wasserstein_critic_loss(o_real, o_fake)
     if obj in ("gan", "nsgan"):
-        if not hasattr(dv, "gan_discriminator_loss"):  # TEMPORARY until branch issue4 is merged
-            return jnp.mean(optax.sigmoid_binary_cross_entropy(o_real, jnp.ones_like(o_real))
-                            + optax.sigmoid_binary_cross_entropy(o_fake, jnp.zeros_like(o_fake)))
         return dv.gan_discriminator_loss(o_real, o_fake)
     if obj.startswith("fgan-"):
         return -dv.fgan_objective(o_real, o_fake, obj[5:])
@@ -134,8 +131,6 @@ def _generator_loss(cfg: TrainConfig, o_real: jax.Array, o_fake: jax.Array) -> j
     if obj == "gan":
         return dv.gan_generator_loss(o_fake, saturating=True)
     if obj == "nsgan":
-        if not hasattr(dv, "gan_generator_loss"):  # TEMPORARY until branch issue4 is merged
-            return jnp.mean(optax.sigmoid_binary_cross_entropy(o_fake, jnp.ones_like(o_fake)))
         return dv.gan_generator_loss(o_fake, saturating=False)
     if obj.startswith("fgan-"):
         # The generator minimises the critic's lower bound; only the fake term depends on it.
@@ -262,7 +257,7 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
 
         g_loss, grads = jax.value_and_grad(gen_loss_fn)((state.gen_params, state.dual_params))
         metrics["g_loss"] = g_loss
-        metrics["g_grad_norm"] = optax.global_norm(grads[0])
+        metrics["g_grad_norm"] = optax.tree.norm(grads[0])
         updates, gen_opt = gen_tx.update(grads, state.gen_opt_state, (state.gen_params, state.dual_params))
         gen_params, dual_params = optax.apply_updates((state.gen_params, state.dual_params), updates)
         new_state = TrainState(
@@ -282,6 +277,13 @@ def _init_dual(cfg: TrainConfig, data_dim: int, key: jax.Array) -> Any:
 
 def _critic_free_loss(cfg: TrainConfig, fake: jax.Array, real: jax.Array, dual_params: Any,
                       key: jax.Array) -> jax.Array:
+    if cfg.objective == "mmd":
+        # A fixed multi-scale Gaussian kernel (sum over the bandwidths), as in
+        # generative moment matching networks (Li et al. 2015).
+        return dv.mmd(fake, real, bandwidth=jnp.asarray(cfg.mmd_bandwidths, jnp.float32))
+    if cfg.objective == "sliced":
+        # Fresh directions every step (Deshpande et al. 2018).
+        return dv.sliced_wasserstein(fake, real, key, n_projections=cfg.n_projections)
     raise NotImplementedError(cfg.objective)
 
 
