@@ -16,7 +16,7 @@ OBJECTIVES: dict[str, str] = {
     "nsgan": "non-saturating GAN: generator maximises log D(G(z))",
     "wgan": "WGAN with weight clipping (Arjovsky et al. 2017): RMSProp lr 5e-5, clip 0.01, 5 critic steps",
     "wgan-gp": "WGAN with gradient penalty (Gulrajani et al. 2017): lambda 10, Adam 1e-4 (0.5, 0.9), 5 critic steps",
-    "linear-dual": "Dualing GANs (Li et al. 2017): linear discriminator on random features, generator and dual lambdas descend jointly",
+    "linear-dual": "Dualing GANs (Li et al. 2017): linear discriminator on random features solved in the dual; generator and lambdas ascend the dual jointly",
     "mmd": "generator trained on a fixed multi-scale Gaussian-kernel MMD (no critic)",
     "sliced": "generator trained on the sliced Wasserstein distance (no critic)",
     "fgan-<name>": "f-GAN (Nowozin et al. 2016) for divergence <name>",
@@ -52,7 +52,10 @@ class TrainConfig:
       n_projections: directions of the sliced objective and metric.
       mmd_bandwidths: Gaussian bandwidths of the multi-scale MMD objective.
       n_features: random Fourier features of the linear-dual discriminator.
-      feature_bandwidth: bandwidth of those features.
+      feature_bandwidths: Gaussian-kernel bandwidths of those features (the
+        features of each are concatenated: a sum of kernels).
+      dual_penalty: the linear-dual L2 penalty per sample (the paper's sum-form
+        ``C`` is ``dual_penalty * batch_size``).
       steps_per_call: generator steps fused into one compiled dispatch.
       eval_every, plot_every, checkpoint_every: intervals in steps (0: never;
         evaluation and plots also run at the end).
@@ -86,7 +89,8 @@ class TrainConfig:
     n_projections: int = 128
     mmd_bandwidths: tuple[float, ...] = (0.05, 0.2, 1.0, 4.0)
     n_features: int = 256
-    feature_bandwidth: float = 0.5
+    feature_bandwidths: tuple[float, ...] = (1.0,)
+    dual_penalty: float = 0.01
     steps_per_call: int = 50
     eval_every: int = 1000
     plot_every: int = 5000
@@ -105,8 +109,9 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"`config` has unknown keys {unknown}; known keys: {sorted(names)}")
         d = dict(d)
-        if "mmd_bandwidths" in d and d["mmd_bandwidths"] is not None:
-            d["mmd_bandwidths"] = tuple(float(b) for b in d["mmd_bandwidths"])
+        for name in ("mmd_bandwidths", "feature_bandwidths"):
+            if d.get(name) is not None:
+                d[name] = tuple(float(b) for b in d[name])
         return cls(**d)
 
 

@@ -50,8 +50,6 @@ class TrainState(struct.PyTreeNode):
       critic_params: critic parameters (``{}`` for critic-free objectives).
       critic_stats: the critic's ``"batch_stats"`` (spectral-norm power
         iteration), ``{}`` without spectral norm.
-      dual_params: the linear-dual objective's lambdas, ``{}`` otherwise;
-        they descend jointly with the generator.
       gen_opt_state, critic_opt_state: optax states.
     """
 
@@ -59,7 +57,6 @@ class TrainState(struct.PyTreeNode):
     gen_params: Any
     critic_params: Any
     critic_stats: Any
-    dual_params: Any
     gen_opt_state: Any
     critic_opt_state: Any
 
@@ -170,6 +167,18 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
         if obj == "wgan":
             critic_tx = optax.chain(critic_tx, dv.weight_clipping(cfg.clip))
 
+    features, dual_C = None, None
+    if obj == "linear-dual":
+        # Fixed random Fourier features of a Gaussian kernel, drawn from the seed.
+        # Several bandwidths concatenated: the features of a sum of Gaussian kernels.
+        fkey = jax.random.fold_in(jax.random.key(cfg.seed), 0xFEA7)
+        maps = [dv.random_fourier_features(jax.random.fold_in(fkey, i), data_dim,
+                                           max(1, cfg.n_features // len(cfg.feature_bandwidths)), bandwidth=bw)
+                for i, bw in enumerate(cfg.feature_bandwidths)]
+        features = maps[0] if len(maps) == 1 else (lambda x: jnp.concatenate([m(x) for m in maps], -1)
+                                                   / jnp.sqrt(len(maps)))
+        dual_C = float(cfg.dual_penalty) * bsz
+
     def shard(x: jax.Array, axis: int = 0) -> jax.Array:
         if mesh is None:
             return x
@@ -194,7 +203,7 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
         return critic_apply(state.critic_params, state.critic_stats, x, False)[0]
 
     def init(key: jax.Array) -> TrainState:
-        k_gen, k_critic, k_dual = jax.random.split(key, 3)
+        k_gen, k_critic = jax.random.split(key)
         gen_params = gen.init(k_gen, jnp.zeros((1, cfg.z_dim), jnp.float32))["params"]
         critic_params, critic_stats, critic_opt = {}, {}, {}
         if critic is not None:
@@ -204,11 +213,9 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
             if obj == "wgan":  # start inside the clipping box
                 critic_params = jax.tree.map(lambda p: jnp.clip(p, -cfg.clip, cfg.clip), critic_params)
             critic_opt = critic_tx.init(critic_params)
-        dual_params = _init_dual(cfg, data_dim, k_dual)
         return TrainState(
             step=jnp.zeros((), jnp.int32), gen_params=gen_params, critic_params=critic_params,
-            critic_stats=critic_stats, dual_params=dual_params,
-            gen_opt_state=gen_tx.init((gen_params, dual_params)), critic_opt_state=critic_opt,
+            critic_stats=critic_stats, gen_opt_state=gen_tx.init(gen_params), critic_opt_state=critic_opt,
         )
 
     def critic_update(carry, inputs):
@@ -247,22 +254,34 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
             metrics.update({k: v[-1] for k, v in aux.items()})
         real = shard(batch[-1])
 
-        def gen_loss_fn(trainable):
-            gen_params, dual_params = trainable
+        if obj == "linear-dual":
+            # The discriminator's problem is solved exactly in the dual on this
+            # batch (damped Newton); the generator then ascends the dual at those
+            # lambdas, which by the envelope theorem is the gradient of the
+            # optimal discriminator loss: a joint ascent with no saddle point.
+            fake0 = jax.lax.stop_gradient(sample(state.gen_params, k_gen, bsz))
+            lambdas = dv.solve_linear_gan_dual(real, fake0, C=dual_C, features=features)
+
+        def gen_loss_fn(gen_params):
             fake = sample(gen_params, k_gen, bsz)
             if critic is not None:
                 out = critic_apply(critic_params, critic_stats, jnp.concatenate([real, fake]), False)[0]
                 return _generator_loss(cfg, out[:bsz], out[bsz:])
-            return _critic_free_loss(cfg, fake, real, dual_params, k_obj)
+            if obj == "linear-dual":
+                # per-sample scale (the dual is a sum over the 2B samples)
+                return -dv.linear_gan_dual(*lambdas, real, fake, C=dual_C, features=features) / (2 * bsz)
+            return _critic_free_loss(cfg, fake, real, k_obj)
 
-        g_loss, grads = jax.value_and_grad(gen_loss_fn)((state.gen_params, state.dual_params))
+        g_loss, grads = jax.value_and_grad(gen_loss_fn)(state.gen_params)
         metrics["g_loss"] = g_loss
-        metrics["g_grad_norm"] = optax.tree.norm(grads[0])
-        updates, gen_opt = gen_tx.update(grads, state.gen_opt_state, (state.gen_params, state.dual_params))
-        gen_params, dual_params = optax.apply_updates((state.gen_params, state.dual_params), updates)
+        metrics["g_grad_norm"] = optax.tree.norm(grads)
+        if obj == "linear-dual":
+            metrics["d_accuracy"] = 0.5 * (jnp.mean(lambdas[0] > 0.5) + jnp.mean(lambdas[1] < 0.5))
+        updates, gen_opt = gen_tx.update(grads, state.gen_opt_state, state.gen_params)
+        gen_params = optax.apply_updates(state.gen_params, updates)
         new_state = TrainState(
             step=state.step + 1, gen_params=gen_params, critic_params=critic_params, critic_stats=critic_stats,
-            dual_params=dual_params, gen_opt_state=gen_opt, critic_opt_state=critic_opt,
+            gen_opt_state=gen_opt, critic_opt_state=critic_opt,
         )
         return new_state, metrics
 
@@ -270,13 +289,7 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
                      n_slices=n_slices, config=cfg, generator=gen, critic=critic)
 
 
-def _init_dual(cfg: TrainConfig, data_dim: int, key: jax.Array) -> Any:
-    del cfg, data_dim, key
-    return {}
-
-
-def _critic_free_loss(cfg: TrainConfig, fake: jax.Array, real: jax.Array, dual_params: Any,
-                      key: jax.Array) -> jax.Array:
+def _critic_free_loss(cfg: TrainConfig, fake: jax.Array, real: jax.Array, key: jax.Array) -> jax.Array:
     if cfg.objective == "mmd":
         # A fixed multi-scale Gaussian kernel (sum over the bandwidths), as in
         # generative moment matching networks (Li et al. 2015).
