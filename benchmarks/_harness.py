@@ -1,0 +1,647 @@
+"""The benchmark harness behind ``python -m benchmarks``.
+
+Every ``benchmarks/case_<topic>.py`` module defines ``cases(quick) -> list[Case]``.
+The harness imports all of them, and for each case runs our code and every
+peer **in the same process, interleaved** (ours, peer 1, peer 2, ours, ...), so
+that the load of a shared machine hits every implementation alike and the
+ratios stay meaningful even when the absolute times are noisy.
+
+Per implementation it records:
+
+* the first call (for JAX code: tracing + compilation + one run); the compile
+  time we report is ``first call - median``;
+* the median wall time of at least ``min_repeats`` calls, each ended by
+  ``jax.block_until_ready`` on the result;
+* peak memory. For code that JAX can trace (ours, and JAX peers such as
+  ott-jax or the dense MMD) this is what XLA's buffer assignment allocates
+  per call, temporaries plus outputs, from ``Compiled.memory_analysis()`` of
+  the traced thunk with its inputs as arguments: exact and the same on CPU and
+  GPU. For everything else (numpy, scipy, POT, torch) it is the rise of the
+  process's resident-set high-water mark (Linux ``VmHWM``, reset through
+  ``/proc/self/clear_refs``) during one call after the warm-up: a lower bound,
+  since an allocator may reuse memory that it already holds.
+
+Results go to ``<out>/<platform>.json`` and ``<out>/<platform>.md``, with a
+log-log least-squares fit of time against ``n`` for every series of cases
+that differ only in ``n`` (the scaling exponent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import dataclasses
+import datetime
+import fnmatch
+import importlib
+import json
+import math
+import os
+import pathlib
+import platform as _platform
+import re
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["Case", "Skipped", "main", "fit_exponent", "block"]
+
+PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+
+
+@dataclasses.dataclass
+class Case:
+    """One benchmark: our code and its peers on the same prepared inputs.
+
+    Attributes:
+      name: the estimator or step, e.g. ``"wasserstein_1d"``; ``--only`` matches it.
+      sizes: the problem size in words, e.g. ``"n=1000000"``. Cases of the same
+        name whose ``sizes`` differ only in ``n=``/``m=`` form one scaling series.
+      ours: runs our (jitted) code once on prepared inputs; the harness blocks
+        on the result.
+      peers: peer name ("POT", "scipy", "ott-jax", "torch eager", ...) to a
+        thunk, or to :class:`Skipped` with the reason. A thunk that raises
+        ``ImportError`` is reported as "not installed".
+      n: the size used for the scaling fit (``None``: not part of a fit).
+      note: shown beside the case in the table.
+    """
+
+    name: str
+    sizes: str
+    ours: Callable[[], Any]
+    peers: dict[str, Callable[[], Any] | Skipped]
+    n: int | None = None
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """A peer that a case does not run, with the reason (e.g. "needs 80 GB")."""
+
+    reason: str
+
+
+# --------------------------------------------------------------------------
+# Running one thunk.
+
+
+def block(out: Any) -> Any:
+    """Wait until ``out`` (any pytree of JAX arrays, numpy, torch, floats) is computed."""
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(out)
+    for leaf in leaves:
+        if hasattr(leaf, "block_until_ready"):
+            leaf.block_until_ready()
+        elif type(leaf).__module__.startswith("torch") and getattr(leaf, "is_cuda", False):
+            import torch
+
+            torch.cuda.synchronize()
+    return out
+
+
+def _timed(thunk: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    block(thunk())
+    return time.perf_counter() - start
+
+
+_LIBC: Any = None
+
+
+def _libc() -> Any:
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+        except OSError:
+            _LIBC = False
+    return _LIBC
+
+
+def _read_status() -> dict[str, int] | None:
+    try:
+        text = pathlib.Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+)\s*kB", text, flags=re.M))
+    if len(found) != 2:
+        return None
+    return {k: int(v) * 1024 for k, v in found.items()}
+
+
+def _reset_high_water() -> int | None:
+    """Give freed heap back to the OS and reset VmHWM; return the RSS baseline."""
+    libc = _libc()
+    if libc:
+        try:
+            libc.malloc_trim(0)
+        except AttributeError:
+            pass
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
+    status = _read_status()
+    return None if status is None else status["VmRSS"]
+
+
+def _rss_peak(thunk: Callable[[], Any]) -> tuple[float, int | None]:
+    """One timed call; also the rise of the RSS high-water mark during it."""
+    baseline = _reset_high_water()
+    seconds = _timed(thunk)
+    status = _read_status()
+    if baseline is None or status is None:
+        return seconds, None
+    return seconds, max(status["VmHWM"] - baseline, 0)
+
+
+def xla_memory(thunk: Callable[[], Any]) -> int | None:
+    """Bytes that XLA allocates per call of ``thunk`` (temporaries + outputs).
+
+    The thunk is traced once; the arrays it closes over become arguments (not
+    constants, which XLA would fold), and the compiled program's memory
+    analysis is read. Returns ``None`` when the thunk is not JAX code (it
+    fails to trace, or traces to no operation at all, as numpy code does).
+    """
+    import jax
+
+    try:
+        closed = jax.make_jaxpr(thunk)()
+    except Exception:  # not traceable: numpy/torch code, host callbacks, ...
+        return None
+    if not closed.jaxpr.eqns:
+        return None
+    jaxpr = closed.jaxpr
+    try:
+        fn = jax.jit(lambda consts: jax.core.eval_jaxpr(jaxpr, consts))
+        stats = fn.lower(list(closed.consts)).compile().memory_analysis()
+    except Exception:
+        return None
+    if stats is None:
+        return None
+    return int(stats.temp_size_in_bytes + stats.output_size_in_bytes)
+
+
+def _device_memory_peak() -> int | None:
+    """The accelerator's peak bytes in use so far (None on CPU)."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    try:
+        stats = device.memory_stats() or {}
+    except Exception:
+        return None
+    return stats.get("peak_bytes_in_use")
+
+
+@dataclasses.dataclass
+class _Impl:
+    label: str
+    thunk: Callable[[], Any]
+    times: list[float] = dataclasses.field(default_factory=list)
+    first_call_s: float | None = None
+    rss_bytes: int | None = None
+    xla_bytes: int | None = None
+    status: str = "ok"
+
+
+def _describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ImportError):
+        return "not installed"
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"error: {type(exc).__name__}: {message}"[:300]
+
+
+def measure(
+    impls: dict[str, Callable[[], Any]],
+    *,
+    min_repeats: int = 5,
+    max_repeats: int = 50,
+    target_s: float = 2.0,
+    memory: bool = True,
+) -> dict[str, _Impl]:
+    """Time several implementations of the same work, interleaved.
+
+    Each implementation is called once to warm up (compile), once more to
+    measure its memory and calibrate, then ``rounds - 1`` times in
+    round-robin order, where ``rounds`` is chosen so that the case takes
+    about ``target_s`` and lies in ``[min_repeats, max_repeats]``. A failing
+    implementation is marked and dropped; the others go on.
+    """
+    runs = {label: _Impl(label, thunk) for label, thunk in impls.items()}
+    for impl in runs.values():
+        try:
+            impl.first_call_s = _timed(impl.thunk)
+            if memory:
+                impl.xla_bytes = xla_memory(impl.thunk)
+            seconds, impl.rss_bytes = _rss_peak(impl.thunk)
+            impl.times.append(seconds)
+        except Exception as exc:  # a broken peer must not stop the run
+            impl.status = _describe_error(exc)
+    alive = [impl for impl in runs.values() if impl.status == "ok"]
+    per_round = sum(impl.times[0] for impl in alive)
+    rounds = min_repeats if per_round <= 0 else int(target_s / per_round)
+    rounds = max(min_repeats, min(max_repeats, rounds))
+    for _ in range(rounds - 1):
+        for impl in alive:
+            if impl.status != "ok":
+                continue
+            try:
+                impl.times.append(_timed(impl.thunk))
+            except Exception as exc:
+                impl.status = _describe_error(exc)
+    return runs
+
+
+def _summary(impl: _Impl) -> dict[str, Any]:
+    if impl.status != "ok":
+        return {"status": impl.status}
+    median = statistics.median(impl.times)
+    return {
+        "status": "ok",
+        "median_s": median,
+        "min_s": min(impl.times),
+        "repeats": len(impl.times),
+        "first_call_s": impl.first_call_s,
+        "compile_s": max((impl.first_call_s or 0.0) - median, 0.0),
+        "per_second": 1.0 / median if median > 0 else None,
+        "xla_bytes": impl.xla_bytes,
+        "rss_bytes": impl.rss_bytes,
+        "peak_bytes": impl.xla_bytes if impl.xla_bytes is not None else impl.rss_bytes,
+        "peak_method": "xla" if impl.xla_bytes is not None else ("rss" if impl.rss_bytes is not None else None),
+    }
+
+
+def run_case(case: Case, *, min_repeats: int, max_repeats: int, target_s: float) -> dict[str, Any]:
+    """Measure one case: our code and every peer that runs."""
+    thunks: dict[str, Callable[[], Any]] = {"ours": case.ours}
+    peers: dict[str, dict[str, Any]] = {}
+    for label, peer in case.peers.items():
+        if isinstance(peer, Skipped):
+            peers[label] = {"status": f"skipped: {peer.reason}"}
+        elif peer is None:
+            peers[label] = {"status": "not installed"}
+        else:
+            thunks[f"peer:{label}"] = peer
+    device_peak_before = _device_memory_peak()
+    runs = measure(thunks, min_repeats=min_repeats, max_repeats=max_repeats, target_s=target_s)
+    ours = _summary(runs.pop("ours"))
+    device_peak_after = _device_memory_peak()
+    if device_peak_after is not None:
+        ours["device_peak_bytes_so_far"] = device_peak_after
+        ours["device_peak_grew"] = device_peak_before is None or device_peak_after > device_peak_before
+    for key, impl in runs.items():
+        peers[key.removeprefix("peer:")] = _summary(impl)
+    for summary in peers.values():
+        if summary.get("status") == "ok" and ours.get("status") == "ok":
+            summary["speedup"] = summary["median_s"] / ours["median_s"]
+    # Keep the case's order of peers.
+    ordered = {label: peers[label] for label in case.peers}
+    return {
+        "name": case.name,
+        "sizes": case.sizes,
+        "n": case.n,
+        "note": case.note,
+        "ours": ours,
+        "peers": ordered,
+    }
+
+
+# --------------------------------------------------------------------------
+# Scaling fits.
+
+
+def fit_exponent(ns: Sequence[float], seconds: Sequence[float]) -> float:
+    """Least-squares slope of log(seconds) against log(n)."""
+    xs = [math.log(n) for n in ns]
+    ys = [math.log(s) for s in seconds]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    return sxy / sxx
+
+
+def _series_key(result: dict[str, Any]) -> tuple[str, str]:
+    """Name and sizes without the ``n=``/``m=`` entries: cases that differ only in n."""
+    kept = []
+    for part in result["sizes"].split(","):
+        keys = [k.strip() for k in part.split("=")[:-1]]
+        if keys and all(k in ("n", "m") for k in keys):
+            continue
+        kept.append(part.strip())
+    return result["name"], ", ".join(kept)
+
+
+def scaling(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fit time ~ n^k for every series of cases that differ only in n."""
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for result in results:
+        if result.get("n"):
+            series.setdefault(_series_key(result), []).append(result)
+    fits = []
+    for (name, fixed), members in series.items():
+        labels = ["ours"] + [p for p in members[0]["peers"]]
+        for label in labels:
+            points = {}
+            for member in members:
+                summary = member["ours"] if label == "ours" else member["peers"].get(label, {})
+                if summary.get("status") == "ok":
+                    points[member["n"]] = summary["median_s"]
+            if len(points) < 3:
+                continue
+            ns = sorted(points)
+            ts = [points[n] for n in ns]
+            fits.append(
+                {
+                    "name": name,
+                    "fixed": fixed,
+                    "impl": label,
+                    "n": ns,
+                    "median_s": ts,
+                    "decades": math.log10(ns[-1] / ns[0]),
+                    "exponent": fit_exponent(ns, ts),
+                    "last_exponent": fit_exponent(ns[-2:], ts[-2:]),
+                }
+            )
+    return fits
+
+
+# --------------------------------------------------------------------------
+# Markdown.
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} us"
+
+
+def _fmt_bytes(count: int | None, method: str | None = None) -> str:
+    if count is None:
+        return "-"
+    if count >= 2**30:
+        text = f"{count / 2**30:.2f} GiB"
+    elif count >= 2**20:
+        text = f"{count / 2**20:.1f} MiB"
+    else:
+        text = f"{count / 2**10:.0f} KiB"
+    return f"{text} (RSS)" if method == "rss" else text
+
+
+def _fmt_speedup(summary: dict[str, Any]) -> str:
+    speedup = summary.get("speedup")
+    if speedup is None:
+        return "-"
+    if speedup >= 1:
+        return f"**{speedup:.2f}x faster**"
+    return f"{1 / speedup:.2f}x slower (peer wins)"
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    lines = [
+        f"Device: {meta['device']['description']}. Date: {meta['date']}. "
+        f"Command: `{meta['command']}`.",
+        "",
+        "| case | sizes | ours | compile | ours peak mem | peer | peer time | peer peak mem | ours vs peer |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in report["results"]:
+        ours = result["ours"]
+        if ours["status"] == "ok":
+            ours_cells = [
+                _fmt_time(ours["median_s"]),
+                _fmt_time(ours["compile_s"]),
+                _fmt_bytes(ours["peak_bytes"], ours["peak_method"]),
+            ]
+        else:
+            ours_cells = [ours["status"], "-", "-"]
+        sizes = result["sizes"] + (f" ({result['note']})" if result["note"] else "")
+        peers = result["peers"] or {"(none)": {"status": "-"}}
+        for label, peer in peers.items():
+            if peer.get("status") == "ok":
+                peer_cells = [
+                    label,
+                    _fmt_time(peer["median_s"]),
+                    _fmt_bytes(peer["peak_bytes"], peer["peak_method"]),
+                    _fmt_speedup(peer),
+                ]
+            else:
+                peer_cells = [label, peer.get("status", "-"), "-", "-"]
+            lines.append("| " + " | ".join([result["name"], sizes, *ours_cells, *peer_cells]) + " |")
+    fits = report.get("scaling", [])
+    if fits:
+        lines += [
+            "",
+            "Scaling: least-squares slope of log(time) against log(n) (1 = linear, 2 = quadratic);"
+            " the last column uses the two largest n only, where fixed overheads matter least.",
+            "",
+            "| case | fixed | implementation | n | decades | exponent | exponent (last step) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for fit in fits:
+            ns = f"{fit['n'][0]:.0e} .. {fit['n'][-1]:.0e} ({len(fit['n'])} sizes)"
+            lines.append(
+                f"| {fit['name']} | {fit['fixed'] or '-'} | {fit['impl']} | {ns} | {fit['decades']:.1f} "
+                f"| {fit['exponent']:.2f} | {fit['last_exponent']:.2f} |"
+            )
+    lines += [
+        "",
+        "Times are medians of >= 5 interleaved calls after a warm-up call; compile = first call - median."
+        " Peak memory: XLA buffer assignment (temporaries + outputs) for JAX code;"
+        " (RSS) = rise of the process's resident-set high-water mark during one call (a lower bound).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Discovery, device and the command.
+
+
+def case_modules() -> list[str]:
+    """Names of every ``benchmarks/case_*.py`` module, sorted."""
+    return sorted(f"benchmarks.{p.stem}" for p in PACKAGE_DIR.glob("case_*.py"))
+
+
+def _matches(name: str, patterns: Sequence[str] | None) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _cpu_model() -> str:
+    try:
+        text = pathlib.Path("/proc/cpuinfo").read_text()
+        found = re.search(r"^model name\s*:\s*(.+)$", text, flags=re.M)
+        if found:
+            return found.group(1).strip()
+    except OSError:
+        pass
+    return _platform.processor() or _platform.machine()
+
+
+def _describe_device() -> dict[str, Any]:
+    import jax
+
+    device = jax.devices()[0]
+    cores = os.cpu_count()
+    host = f"{_cpu_model()}, {cores} cores"
+    if device.platform == "cpu":
+        description = f"CPU ({host}; XLA CPU)"
+    else:
+        description = f"{device.platform.upper()} {device.device_kind} (host: {host})"
+    return {
+        "platform": device.platform,
+        "device_kind": device.device_kind,
+        "device_count": jax.device_count(),
+        "host_cpu": _cpu_model(),
+        "host_cores": cores,
+        "description": description,
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found = {"python": _platform.python_version()}
+    for dist in ("jax", "jaxlib", "numpy", "scipy", "pot", "ott-jax", "torch"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = "not installed"
+    return found
+
+
+def _select_platform(device: str) -> None:
+    """Choose JAX's platform; must run before JAX creates its backends."""
+    if device == "default":
+        return
+    platforms = {"cpu": "cpu", "gpu": "cuda,cpu", "tpu": "tpu,cpu"}[device]
+    os.environ["JAX_PLATFORMS"] = platforms
+    if "jax" in sys.modules:
+        import jax
+
+        jax.config.update("jax_platforms", platforms)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Time every estimator and train step of `divergences` against its peers.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run (what the tests run)")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only cases with this name (glob patterns allowed; repeatable)"
+    )
+    parser.add_argument("--out", default=str(PACKAGE_DIR / "results"), help="folder for the JSON and markdown results")
+    parser.add_argument(
+        "--device",
+        choices=["default", "cpu", "gpu", "tpu"],
+        default="default",
+        help="JAX platform to run on (default: JAX's default device)",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="minimum timed calls per implementation (>= 5)")
+    parser.add_argument("--target-seconds", type=float, default=None, help="time to spend per case (sets the repeats)")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.repeats < 5:
+        raise SystemExit("--repeats must be >= 5")
+    _select_platform(args.device)
+    import jax
+
+    if args.device == "cpu":
+        jax.config.update("jax_platforms", "cpu")
+
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    failures = 0
+    device = _describe_device()
+    target_s = args.target_seconds if args.target_seconds is not None else (0.05 if args.quick else 2.0)
+    max_repeats = args.repeats if args.quick else max(args.repeats, 50)
+    for module_name in case_modules():
+        try:
+            module = importlib.import_module(module_name)
+            cases = module.cases(args.quick)
+        except Exception:
+            failures += 1
+            print(f"[benchmarks] {module_name}: cannot build its cases", file=sys.stderr)
+            traceback.print_exc()
+            continue
+        for case in cases:
+            if not _matches(case.name, args.only):
+                continue
+            if args.list:
+                print(f"{case.name:24s} {case.sizes}")
+                continue
+            t0 = time.perf_counter()
+            result = run_case(case, min_repeats=args.repeats, max_repeats=max_repeats, target_s=target_s)
+            result["module"] = module_name
+            results.append(result)
+            if result["ours"]["status"] != "ok":
+                failures += 1
+            print(_progress_line(result, time.perf_counter() - t0), flush=True)
+        del cases
+    if args.list:
+        return 0
+    command = "python -m benchmarks" + (" " + " ".join(argv) if argv is not None else " ".join([""] + sys.argv[1:]))
+    report = {
+        "meta": {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": command.strip(),
+            "quick": args.quick,
+            "only": args.only,
+            "device": device,
+            "versions": _versions(),
+            "min_repeats": args.repeats,
+            "total_s": None,
+            "memory_method": (
+                "JAX code: XLA buffer assignment of the traced call (temporaries + outputs, inputs excluded); "
+                "other code: rise of VmHWM during one call after warm-up (lower bound)"
+            ),
+        },
+        "results": results,
+        "scaling": scaling(results),
+    }
+    report["meta"]["total_s"] = time.perf_counter() - started
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = device["platform"]
+    if args.quick:
+        stem += "-quick"
+    if args.only:
+        stem += "-only-" + "-".join(re.sub(r"[^A-Za-z0-9_]+", "_", p) for p in args.only)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
+    (out / f"{stem}.md").write_text(to_markdown(report))
+    print(f"[benchmarks] wrote {out / stem}.json and .md in {report['meta']['total_s']:.0f} s", flush=True)
+    return 1 if failures else 0
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _progress_line(result: dict[str, Any], seconds: float) -> str:
+    ours = result["ours"]
+    parts = [f"{result['name']:20s} {result['sizes']:34s} ours {_fmt_time(ours.get('median_s')) if ours['status'] == 'ok' else ours['status']}"]
+    for label, peer in result["peers"].items():
+        if peer.get("status") == "ok":
+            parts.append(f"{label} {_fmt_time(peer['median_s'])} ({peer['speedup']:.2f}x)" if "speedup" in peer else label)
+        else:
+            parts.append(f"{label}: {peer.get('status')}")
+    return " | ".join(parts) + f"  [{seconds:.1f} s]"
