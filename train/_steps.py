@@ -121,7 +121,7 @@ def _critic_loss(cfg: TrainConfig, o_real: jax.Array, o_fake: jax.Array) -> jax.
     raise AssertionError(obj)
 
 
-def _generator_loss(cfg: TrainConfig, o_real: jax.Array, o_fake: jax.Array) -> jax.Array:
+def _generator_loss(cfg: TrainConfig, o_real: jax.Array | None, o_fake: jax.Array) -> jax.Array:
     obj = cfg.objective
     if obj in ("wgan", "wgan-gp"):
         return dv.wasserstein_generator_loss(o_fake)
@@ -131,7 +131,7 @@ def _generator_loss(cfg: TrainConfig, o_real: jax.Array, o_fake: jax.Array) -> j
         return dv.gan_generator_loss(o_fake, saturating=False)
     if obj.startswith("fgan-"):
         # The generator minimises the critic's lower bound; only the fake term depends on it.
-        return dv.fgan_objective(jax.lax.stop_gradient(o_real), o_fake, obj[5:])
+        return dv.fgan_objective(o_real, o_fake, obj[5:])
     raise AssertionError(obj)
 
 
@@ -262,11 +262,16 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
             fake0 = jax.lax.stop_gradient(sample(state.gen_params, k_gen, bsz))
             lambdas = dv.solve_linear_gan_dual(real, fake0, C=dual_C, features=features)
 
+        # Only the f-GAN bound needs the critic on real data in the generator
+        # step (a constant there); the other objectives evaluate fakes only.
+        o_real = None
+        if critic is not None and obj.startswith("fgan-"):
+            o_real = jax.lax.stop_gradient(critic_apply(critic_params, critic_stats, real, False)[0])
+
         def gen_loss_fn(gen_params):
             fake = sample(gen_params, k_gen, bsz)
             if critic is not None:
-                out = critic_apply(critic_params, critic_stats, jnp.concatenate([real, fake]), False)[0]
-                return _generator_loss(cfg, out[:bsz], out[bsz:])
+                return _generator_loss(cfg, o_real, critic_apply(critic_params, critic_stats, fake, False)[0])
             if obj == "linear-dual":
                 # per-sample scale (the dual is a sum over the 2B samples)
                 return -dv.linear_gan_dual(*lambdas, real, fake, C=dual_C, features=features) / (2 * bsz)
