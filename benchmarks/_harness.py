@@ -47,7 +47,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Case", "Skipped", "main", "fit_exponent", "block"]
+__all__ = ["Case", "Skipped", "optional_peer", "main", "fit_exponent", "block", "xla_memory"]
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
@@ -67,6 +67,10 @@ class Case:
         ``ImportError`` is reported as "not installed".
       n: the size used for the scaling fit (``None``: not part of a fit).
       note: shown beside the case in the table.
+      timed: ``False`` for a size too slow to time on the machine at hand:
+        our code is compiled and its XLA memory reported, nothing is run, and
+        the table says "not timed" (an extension; the fields above are the
+        interface every case module uses).
     """
 
     name: str
@@ -75,6 +79,7 @@ class Case:
     peers: dict[str, Callable[[], Any] | Skipped]
     n: int | None = None
     note: str = ""
+    timed: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +87,24 @@ class Skipped:
     """A peer that a case does not run, with the reason (e.g. "needs 80 GB")."""
 
     reason: str
+
+
+def optional_peer(build: Callable[[], Callable[[], Any]]) -> Callable[[], Any]:
+    """Build a peer's thunk now (imports, jit); an ``ImportError`` becomes "not installed".
+
+    ``build`` imports the peer's package and returns the thunk. When the
+    import fails, the returned thunk re-raises the ``ImportError`` when
+    called, which the harness reports as "not installed".
+    """
+    try:
+        return build()
+    except ImportError as exc:
+        error = exc
+
+        def missing() -> Any:
+            raise error
+
+        return missing
 
 
 # --------------------------------------------------------------------------
@@ -101,6 +124,12 @@ def block(out: Any) -> Any:
 
             torch.cuda.synchronize()
     return out
+
+
+def _has_jax_array(out: Any) -> bool:
+    import jax
+
+    return any(isinstance(leaf, jax.Array) for leaf in jax.tree_util.tree_leaves(out))
 
 
 def _timed(thunk: Callable[[], Any]) -> float:
@@ -238,9 +267,14 @@ def measure(
     runs = {label: _Impl(label, thunk) for label, thunk in impls.items()}
     for impl in runs.values():
         try:
-            impl.first_call_s = _timed(impl.thunk)
-            if memory:
+            start = time.perf_counter()
+            out = block(impl.thunk())
+            impl.first_call_s = time.perf_counter() - start
+            # Only code that returns JAX arrays is traced for XLA's figure:
+            # tracing numpy code would just run it once more.
+            if memory and _has_jax_array(out):
                 impl.xla_bytes = xla_memory(impl.thunk)
+            del out
             seconds, impl.rss_bytes = _rss_peak(impl.thunk)
             impl.times.append(seconds)
         except Exception as exc:  # a broken peer must not stop the run
@@ -279,8 +313,30 @@ def _summary(impl: _Impl) -> dict[str, Any]:
     }
 
 
+def _memory_only(case: Case) -> dict[str, Any]:
+    try:
+        xla_bytes = xla_memory(case.ours)
+    except Exception as exc:
+        return {"status": _describe_error(exc)}
+    if xla_bytes is None:
+        return {"status": "error: memory-only case whose code JAX cannot trace"}
+    return {"status": "not timed", "xla_bytes": xla_bytes, "peak_bytes": xla_bytes, "peak_method": "xla"}
+
+
 def run_case(case: Case, *, min_repeats: int, max_repeats: int, target_s: float) -> dict[str, Any]:
     """Measure one case: our code and every peer that runs."""
+    if not case.timed:
+        return {
+            "name": case.name,
+            "sizes": case.sizes,
+            "n": case.n,
+            "note": case.note,
+            "ours": _memory_only(case),
+            "peers": {
+                label: {"status": f"skipped: {peer.reason}" if isinstance(peer, Skipped) else "not timed"}
+                for label, peer in case.peers.items()
+            },
+        }
     thunks: dict[str, Callable[[], Any]] = {"ours": case.ours}
     peers: dict[str, dict[str, Any]] = {}
     for label, peer in case.peers.items():
@@ -420,16 +476,19 @@ def to_markdown(report: dict[str, Any]) -> str:
     for result in report["results"]:
         ours = result["ours"]
         if ours["status"] == "ok":
-            ours_cells = [
-                _fmt_time(ours["median_s"]),
-                _fmt_time(ours["compile_s"]),
-                _fmt_bytes(ours["peak_bytes"], ours["peak_method"]),
-            ]
+            memory = _fmt_bytes(ours["peak_bytes"], ours["peak_method"])
+            if ours["peak_method"] == "xla" and ours.get("rss_bytes") is not None:
+                memory += f"; {_fmt_bytes(ours['rss_bytes'], 'rss')}"
+            ours_cells = [_fmt_time(ours["median_s"]), _fmt_time(ours["compile_s"]), memory]
+        elif ours["status"] == "not timed":
+            ours_cells = ["not timed", "-", _fmt_bytes(ours["peak_bytes"], "xla")]
         else:
             ours_cells = [ours["status"], "-", "-"]
         sizes = result["sizes"] + (f" ({result['note']})" if result["note"] else "")
         peers = result["peers"] or {"(none)": {"status": "-"}}
-        for label, peer in peers.items():
+        for row, (label, peer) in enumerate(peers.items()):
+            if row == 1:  # one case, several peers: our cells once
+                ours_cells = ["", "", ""]
             if peer.get("status") == "ok":
                 peer_cells = [
                     label,
@@ -460,7 +519,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         "Times are medians of >= 5 interleaved calls after a warm-up call; compile = first call - median."
         " Peak memory: XLA buffer assignment (temporaries + outputs) for JAX code;"
-        " (RSS) = rise of the process's resident-set high-water mark during one call (a lower bound).",
+        " (RSS) = rise of the process's resident-set high-water mark during one call, a lower bound"
+        " (for our code it also covers host-side work such as the NumPy sort that runs on CPU).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -590,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_case(case, min_repeats=args.repeats, max_repeats=max_repeats, target_s=target_s)
             result["module"] = module_name
             results.append(result)
-            if result["ours"]["status"] != "ok":
+            if result["ours"]["status"] not in ("ok", "not timed"):
                 failures += 1
             print(_progress_line(result, time.perf_counter() - t0), flush=True)
         del cases
@@ -638,7 +698,10 @@ def _json_default(value: Any) -> Any:
 
 def _progress_line(result: dict[str, Any], seconds: float) -> str:
     ours = result["ours"]
-    parts = [f"{result['name']:20s} {result['sizes']:34s} ours {_fmt_time(ours.get('median_s')) if ours['status'] == 'ok' else ours['status']}"]
+    shown = _fmt_time(ours.get("median_s")) if ours["status"] == "ok" else ours["status"]
+    if ours.get("peak_bytes") is not None:
+        shown += f" [{_fmt_bytes(ours['peak_bytes'], ours['peak_method'])}]"
+    parts = [f"{result['name']:20s} {result['sizes']:34s} ours {shown}"]
     for label, peer in result["peers"].items():
         if peer.get("status") == "ok":
             parts.append(f"{label} {_fmt_time(peer['median_s'])} ({peer['speedup']:.2f}x)" if "speedup" in peer else label)
