@@ -28,5 +28,11 @@ from divergences._wasserstein import wasserstein_1d as wasserstein_1d
 # GAN objectives and variational (dual) estimators.
 
 # Two-sample tests and uncertainty.
+from divergences._classifier_test import ClassifierTestResult as ClassifierTestResult
+from divergences._classifier_test import classifier_two_sample_test as classifier_two_sample_test
+from divergences._two_sample import BootstrapResult as BootstrapResult
+from divergences._two_sample import TwoSampleResult as TwoSampleResult
+from divergences._two_sample import bootstrap as bootstrap
+from divergences._two_sample import two_sample_test as two_sample_test
 
 __version__ = "0.1.0"
