@@ -255,6 +255,7 @@ def measure(
     max_repeats: int = 50,
     target_s: float = 2.0,
     memory: bool = True,
+    peer_limit_s: float | None = None,
 ) -> dict[str, _Impl]:
     """Time several implementations of the same work, interleaved.
 
@@ -262,7 +263,10 @@ def measure(
     measure its memory and calibrate, then ``rounds - 1`` times in
     round-robin order, where ``rounds`` is chosen so that the case takes
     about ``target_s`` and lies in ``[min_repeats, max_repeats]``. A failing
-    implementation is marked and dropped; the others go on.
+    implementation is marked and dropped; the others go on. With
+    ``peer_limit_s`` (smoke runs), a peer whose second call (after the
+    warm-up) takes longer is skipped, with its time in the reason. ``memory=False`` leaves out XLA's
+    memory analysis (a second compilation of each JAX implementation).
     """
     runs = {label: _Impl(label, thunk) for label, thunk in impls.items()}
     for impl in runs.values():
@@ -277,6 +281,8 @@ def measure(
             del out
             seconds, impl.rss_bytes = _rss_peak(impl.thunk)
             impl.times.append(seconds)
+            if peer_limit_s is not None and impl.label != "ours" and seconds > peer_limit_s:
+                impl.status = f"skipped: slower than {peer_limit_s:g} s a call in a --quick run ({seconds:.1f} s)"
         except Exception as exc:  # a broken peer must not stop the run
             impl.status = _describe_error(exc)
     alive = [impl for impl in runs.values() if impl.status == "ok"]
@@ -323,7 +329,15 @@ def _memory_only(case: Case) -> dict[str, Any]:
     return {"status": "not timed", "xla_bytes": xla_bytes, "peak_bytes": xla_bytes, "peak_method": "xla"}
 
 
-def run_case(case: Case, *, min_repeats: int, max_repeats: int, target_s: float) -> dict[str, Any]:
+def run_case(
+    case: Case,
+    *,
+    min_repeats: int,
+    max_repeats: int,
+    target_s: float,
+    memory: bool = True,
+    peer_limit_s: float | None = None,
+) -> dict[str, Any]:
     """Measure one case: our code and every peer that runs."""
     if not case.timed:
         return {
@@ -347,7 +361,14 @@ def run_case(case: Case, *, min_repeats: int, max_repeats: int, target_s: float)
         else:
             thunks[f"peer:{label}"] = peer
     device_peak_before = _device_memory_peak()
-    runs = measure(thunks, min_repeats=min_repeats, max_repeats=max_repeats, target_s=target_s)
+    runs = measure(
+        thunks,
+        min_repeats=min_repeats,
+        max_repeats=max_repeats,
+        target_s=target_s,
+        memory=memory,
+        peer_limit_s=peer_limit_s,
+    )
     ours = _summary(runs.pop("ours"))
     device_peak_after = _device_memory_peak()
     if device_peak_after is not None:
@@ -647,7 +668,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{case.name:24s} {case.sizes}")
                 continue
             t0 = time.perf_counter()
-            result = run_case(case, min_repeats=args.repeats, max_repeats=max_repeats, target_s=target_s)
+            result = run_case(
+                case,
+                min_repeats=args.repeats,
+                max_repeats=max_repeats,
+                target_s=target_s,
+                # A smoke run checks the plumbing: no second compilation for
+                # XLA's memory figure, and no waiting on slow peers.
+                memory=not args.quick,
+                peer_limit_s=0.5 if args.quick else None,
+            )
             result["module"] = module_name
             results.append(result)
             if result["ours"]["status"] not in ("ok", "not timed"):
