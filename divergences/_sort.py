@@ -33,6 +33,10 @@ library functions validate their inputs for NaN before sorting.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,12 +46,50 @@ __all__ = ["argsort", "sort", "sort_with_permutation", "searchsorted"]
 
 
 # --------------------------------------------------------------------------
-# Host (NumPy) implementations, used on CPU.
+# Host (NumPy) implementations, used on CPU. ``axis`` is negative, so that the
+# leading axes that ``vmap`` adds (``vmap_method="expand_dims"``) do not move it.
 
 
-def _np_argsort(x: np.ndarray) -> np.ndarray:
-    """Stable argsort along the last axis, int32 (see the module docstring)."""
-    x = np.asarray(x)
+def _last(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(np.asarray(x), axis, -1))
+
+
+# Rows of at least this many values in all are sorted by several threads
+# (NumPy's sorts release the GIL).
+_PARALLEL_MIN_SIZE = 1 << 18
+
+
+def _by_rows(fn, x: np.ndarray, out_dtype, *, in_place: bool = False) -> np.ndarray:
+    """``fn`` applied to blocks of rows of ``x`` (along the last axis), in threads when large.
+
+    With ``in_place``, ``fn`` sorts its block in place and ``x`` is returned.
+    """
+    workers = min(os.cpu_count() or 1, 8)
+    rows = x.reshape(-1, x.shape[-1])
+    if workers < 2 or rows.shape[0] < 2 or x.size < _PARALLEL_MIN_SIZE:
+        return fn(x)
+    out = rows if in_place else np.empty(rows.shape, out_dtype)
+    bounds = np.linspace(0, rows.shape[0], min(workers, rows.shape[0]) + 1).astype(int)
+
+    def work(i):
+        block = rows[bounds[i] : bounds[i + 1]]
+        if in_place:
+            fn(block)
+        else:
+            out[bounds[i] : bounds[i + 1]] = fn(block)
+
+    with concurrent.futures.ThreadPoolExecutor(len(bounds) - 1) as pool:
+        list(pool.map(work, range(len(bounds) - 1)))
+    return out.reshape(x.shape)
+
+
+def _np_argsort(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Stable argsort along ``axis``, moved last, as int32 (see the module docstring)."""
+    x = _last(x, axis)
+    return _by_rows(_np_argsort_last, x, np.int32)
+
+
+def _np_argsort_last(x: np.ndarray) -> np.ndarray:
     n = x.shape[-1]
     if n == 0:
         return np.zeros(x.shape, np.int32)
@@ -64,8 +106,16 @@ def _np_argsort(x: np.ndarray) -> np.ndarray:
     return np.argsort(x + x.dtype.type(0), axis=-1, kind="stable").astype(np.int32)
 
 
-def _np_sort(x: np.ndarray) -> np.ndarray:
-    return np.sort(np.asarray(x), axis=-1)
+def _np_sort(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    y = _last(x, axis)
+    if y is x or not y.flags.writeable or not y.flags.owndata:
+        return _by_rows(lambda r: np.sort(r, axis=-1), y, y.dtype)
+
+    def in_place(r):
+        r.sort(axis=-1)
+        return r
+
+    return _by_rows(in_place, y, y.dtype, in_place=True)  # on the transposed copy
 
 
 def _np_searchsorted(a: np.ndarray, v: np.ndarray, side: str) -> np.ndarray:
@@ -84,77 +134,100 @@ def _np_searchsorted(a: np.ndarray, v: np.ndarray, side: str) -> np.ndarray:
 # Platform-dependent primitives.
 
 
-def argsort(x: ArrayLike) -> jax.Array:
-    """Stable argsort along the last axis, as int32, fast on every platform.
+def _moved_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    shape = list(shape)
+    n = shape.pop(axis)
+    return tuple(shape) + (n,)
 
-    Equals ``jnp.argsort(x, axis=-1, stable=True)``. Not differentiable (the
-    result is an integer array); differentiate through a gather with it.
+
+def _neg_axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"`axis` {axis} is out of range for an array of rank {ndim}")
+    return axis % ndim - ndim
+
+
+def argsort(x: ArrayLike, axis: int = -1) -> jax.Array:
+    """Stable argsort along ``axis``, as int32, fast on every platform.
+
+    Equals ``jnp.moveaxis(jnp.argsort(x, axis=axis, stable=True), axis, -1)``:
+    the sorted axis comes **last** in the result (for ``axis=-1``, exactly
+    ``jnp.argsort``). Not differentiable (an integer array); differentiate
+    through a gather with it.
 
     Args:
-      x: real array of shape ``[..., n]``.
+      x: real array.
+      axis: the axis to sort along.
 
     Returns:
-      int32 array of ``x``'s shape.
+      int32 array of ``x``'s shape with ``axis`` moved last.
     """
     x = jax.lax.stop_gradient(jnp.asarray(x))
+    axis = _neg_axis(axis, x.ndim)
 
     def on_cpu(x):
-        out = jax.ShapeDtypeStruct(x.shape, jnp.int32)
-        return jax.pure_callback(_np_argsort, out, x, vmap_method="expand_dims")
+        out = jax.ShapeDtypeStruct(_moved_shape(x.shape, axis), jnp.int32)
+        return jax.pure_callback(functools.partial(_np_argsort, axis=axis), out, x, vmap_method="expand_dims")
 
     def elsewhere(x):
-        return jnp.argsort(x, axis=-1, stable=True).astype(jnp.int32)
+        return jnp.moveaxis(jnp.argsort(x, axis=axis, stable=True).astype(jnp.int32), axis, -1)
 
     return jax.lax.platform_dependent(x, cpu=on_cpu, default=elsewhere)
 
 
-def _sort_values(x: jax.Array) -> jax.Array:
+def _sort_values(x: jax.Array, axis: int) -> jax.Array:
     def on_cpu(x):
-        out = jax.ShapeDtypeStruct(x.shape, x.dtype)
-        return jax.pure_callback(_np_sort, out, x, vmap_method="expand_dims")
+        out = jax.ShapeDtypeStruct(_moved_shape(x.shape, axis), x.dtype)
+        return jax.pure_callback(functools.partial(_np_sort, axis=axis), out, x, vmap_method="expand_dims")
 
     def elsewhere(x):
-        return jnp.sort(x, axis=-1)
+        return jnp.moveaxis(jnp.sort(x, axis=axis), axis, -1)
 
     return jax.lax.platform_dependent(x, cpu=on_cpu, default=elsewhere)
 
 
-@jax.custom_jvp
-def _sort(x: jax.Array) -> jax.Array:
-    return _sort_values(x)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _sort(x: jax.Array, axis: int) -> jax.Array:
+    return _sort_values(x, axis)
 
 
 @_sort.defjvp
-def _sort_jvp(primals, tangents):
+def _sort_jvp(axis, primals, tangents):
     (x,), (dx,) = primals, tangents
-    perm = argsort(x)
-    return jnp.take_along_axis(x, perm, axis=-1), jnp.take_along_axis(dx, perm, axis=-1)
+    perm = argsort(x, axis)
+    take = lambda a: jnp.take_along_axis(jnp.moveaxis(a, axis, -1), perm, axis=-1)
+    return take(x), take(dx)
 
 
-def sort(x: ArrayLike) -> jax.Array:
-    """Sort along the last axis; differentiable, fast on every platform.
+def sort(x: ArrayLike, axis: int = -1) -> jax.Array:
+    """Sort along ``axis``; differentiable, fast on every platform.
 
-    Equals ``jnp.sort(x, axis=-1)``. The derivative routes each tangent to
-    the position its value is sorted to (a permutation, as for ``jnp.sort``).
+    Equals ``jnp.moveaxis(jnp.sort(x, axis=axis), axis, -1)``: the sorted
+    axis comes **last** (for ``axis=-1``, exactly ``jnp.sort``), which saves
+    a transpose when sorting the columns of a projection matrix. The
+    derivative routes each tangent to the position its value is sorted to
+    (a permutation, as for ``jnp.sort``).
 
     Args:
-      x: real array of shape ``[..., n]``.
+      x: real array.
+      axis: the axis to sort along.
 
     Returns:
-      Array of ``x``'s shape and dtype, sorted along the last axis.
+      Array of ``x``'s dtype and shape with ``axis`` moved last, sorted along
+      the last axis.
     """
-    return _sort(jnp.asarray(x))
+    x = jnp.asarray(x)
+    return _sort(x, _neg_axis(axis, x.ndim))
 
 
-def sort_with_permutation(x: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """``(sorted x, permutation)`` along the last axis; differentiable in ``x``.
+def sort_with_permutation(x: ArrayLike, axis: int = -1) -> tuple[jax.Array, jax.Array]:
+    """``(sorted x, permutation)``, both with ``axis`` moved last; differentiable in ``x``.
 
     Use it when other arrays (weights) must follow the samples' order:
     ``jnp.take_along_axis(w, perm, -1)``.
     """
     x = jnp.asarray(x)
-    perm = argsort(x)
-    return jnp.take_along_axis(x, perm, axis=-1), perm
+    perm = argsort(x, axis)
+    return jnp.take_along_axis(jnp.moveaxis(x, axis, -1), perm, axis=-1), perm
 
 
 def searchsorted(a: ArrayLike, v: ArrayLike, *, side: str = "left") -> jax.Array:

@@ -29,6 +29,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from divergences import _sort
@@ -75,80 +76,107 @@ def _abs_pow(d: jax.Array, p: float) -> jax.Array:
 
 
 def _check_p(p) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or isinstance(p, complex):
-        try:
-            import numpy as np
-
-            if isinstance(p, (np.integer, np.floating)):
-                p = float(p)
-            else:
-                raise TypeError
-        except TypeError:
-            raise v.fail("p", f"must be a Python number >= 1 (it selects the algorithm); got {p!r}") from None
+    """``p`` selects the algorithm, so it must be a concrete number >= 1."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise v.fail("p", f"must be a Python number >= 1 (it selects the algorithm); got {p!r}")
+    p = float(p)
     if not math.isfinite(p) or p < 1:
         raise v.fail("p", f"must be >= 1 (W_p is a distance only for p >= 1); got {p!r}")
-    return int(p) if float(p).is_integer() else float(p)
+    return int(p) if p.is_integer() else p
 
 
-def _levels(x: jax.Array, w: jax.Array | None):
-    """Sorted samples, their sorted weights (None: uniform) and the CDF levels."""
-    n = x.shape[-1]
+def _sorted(x: jax.Array, w: jax.Array | None, axis: int):
+    """Sort samples along ``axis`` (moved last) and their weights with them (None: uniform)."""
     if w is None:
-        xs = _sort.sort(x)
-        levels = jnp.arange(1, n + 1, dtype=x.dtype) / n
-        return xs, None, levels
-    xs, perm = _sort.sort_with_permutation(x)
-    ws = jnp.take_along_axis(w, perm, axis=-1)
+        return _sort.sort(x, axis), None
+    perm = _sort.argsort(x, axis)
+    xs = jnp.take_along_axis(jnp.moveaxis(x, axis, -1), perm, axis=-1)
+    ws = jnp.take_along_axis(jnp.broadcast_to(w, perm.shape), perm, axis=-1)
+    return xs, ws
+
+
+def _cdf_levels(ws: jax.Array | None, n: int, dtype) -> jax.Array:
+    """Cumulative weights of sorted samples: F at each sample (the last is 1 exactly)."""
+    if ws is None:
+        return jnp.arange(1, n + 1, dtype=dtype) / n
     levels = jnp.cumsum(ws, axis=-1)
-    # The weights are normalised, so the last level is 1 exactly; fixing it
-    # keeps rounding from leaving a sliver of mass unmatched.
-    levels = jnp.concatenate([jnp.minimum(levels[..., :-1], 1), jnp.ones_like(levels[..., -1:])], axis=-1)
-    return xs, ws, levels
+    # The weights are normalised, so the last level is 1; fixing it keeps
+    # rounding from leaving a sliver of mass unmatched.
+    return jnp.concatenate([jnp.minimum(levels[..., :-1], 1), jnp.ones_like(levels[..., -1:])], axis=-1)
 
 
-def _merge_ranks(a: jax.Array, b: jax.Array):
-    """Positions of the sorted ``a`` and ``b`` in their merged order (a first on ties)."""
-    n, m = a.shape[-1], b.shape[-1]
-    ra = jnp.arange(n, dtype=jnp.int32) + _sort.searchsorted(b, a, side="left")
-    rb = jnp.arange(m, dtype=jnp.int32) + _sort.searchsorted(a, b, side="right")
-    return ra, rb
+@functools.lru_cache(maxsize=64)
+def _uniform_merge_np(n: int, m: int):
+    """Merge of the CDF levels i/n and j/m, exactly, in int64 (n and m are static).
+
+    Returns, for each x level a = i + 1: the number of y levels strictly
+    below it and the length of the quantile interval ending at it, and for
+    each y level b = j + 1: the index of the x quantile on its interval and
+    that interval's length; lengths in units of 1 / (n m).
+    """
+    a = np.arange(1, n + 1, dtype=np.int64)
+    b = np.arange(1, m + 1, dtype=np.int64)
+    below_x = (a * m - 1) // n  # #{j : j/m < a/n}
+    len_x = a * m - np.maximum((a - 1) * m, below_x * n)
+    upto_y = (b * n) // m  # #{i : i/n <= b/m}
+    len_y = b * n - np.maximum((b - 1) * n, upto_y * m)
+    scale = float(n) * float(m)
+    return below_x.astype(np.int32), len_x / scale, np.minimum(upto_y, n - 1).astype(np.int32), len_y / scale
 
 
-def _scatter2(ra, a, rb, b, size):
-    """``out[ra] = a; out[rb] = b`` along the last axis (a 1-D merge)."""
-    out = jnp.zeros(a.shape[:-1] + (size,), jnp.result_type(a, b))
-    return out.at[ra].set(a, unique_indices=True).at[rb].set(b, unique_indices=True)
+def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
+    return jnp.take(a, idx, axis=-1, mode="clip")
 
 
-def _wpp_1d(x, y, wx, wy, p):
-    """W_p^p between two 1-D empirical measures (validated, weights normalised or None)."""
-    n, m = x.shape[-1], y.shape[-1]
-    if wx is None and wy is None and n == m:
-        # Equal sizes, uniform weights: the optimal coupling matches the i-th
-        # smallest x with the i-th smallest y (for p = 1 this is the same
-        # integral as the CDF difference below, grouped by quantile).
-        return jnp.mean(_abs_pow(_sort.sort(x) - _sort.sort(y), p), axis=-1)
-    xs, wxs, cx = _levels(x, wx)
-    ys, wys, cy = _levels(y, wy)
+def _wpp_sorted(xs, ys, wxs, wys, p):
+    """W_p^p between two sorted 1-D samples with sorted weights (None: uniform).
+
+    Every merge is expressed by counts (how many levels or samples of the
+    other measure lie below each one) and gathers, not by a merged sort, a
+    scatter or a cumulative sum over the merged sequence.
+    """
+    n, m = xs.shape[-1], ys.shape[-1]
+    dtype = xs.dtype
+    if wxs is None and wys is None:
+        if n == m:
+            # The optimal coupling matches the i-th smallest x with the i-th
+            # smallest y (for p = 1 this is the CDF-difference integral,
+            # grouped by quantile).
+            return jnp.mean(_abs_pow(xs - ys, p), axis=-1)
+        # Uniform levels i/n and j/m: their merge is integer arithmetic, done
+        # once at trace time. The quantile form (exact for every p, p = 1
+        # included) then needs no search at all.
+        below_x, len_x, upto_y, len_y = _uniform_merge_np(n, m)
+        return jnp.sum(jnp.asarray(len_x, dtype) * _abs_pow(xs - _take(ys, jnp.asarray(below_x)), p), axis=-1) + jnp.sum(
+            jnp.asarray(len_y, dtype) * _abs_pow(_take(xs, jnp.asarray(upto_y)) - ys, p), axis=-1
+        )
+    cx = _cdf_levels(wxs, n, dtype)
+    cy = _cdf_levels(wys, m, dtype)
+    zero = jnp.zeros((1,), dtype)
     if p == 1:
-        # W_1 = \int |F(t) - G(t)| dt over the merged sorted samples.
-        rx, ry = _merge_ranks(xs, ys)
-        z = _scatter2(rx, xs, ry, ys, n + m)
-        wxs = jnp.full((n,), 1.0 / n, x.dtype) if wxs is None else wxs
-        wys = jnp.full((m,), 1.0 / m, y.dtype) if wys is None else wys
-        signed = _scatter2(rx, wxs, ry, -wys, n + m)
-        cdf_diff = jnp.cumsum(signed)[:-1]
-        return jnp.sum(jnp.abs(cdf_diff) * jnp.diff(z))
-    # W_p^p = \int_0^1 |F^{-1}(u) - G^{-1}(u)|^p du over the merged levels.
-    rx, ry = _merge_ranks(cx, cy)
-    q = _scatter2(rx, cx, ry, cy, n + m)
-    from_x = jnp.zeros((n + m,), jnp.int32).at[rx].set(1, unique_indices=True)
-    ix = jnp.cumsum(from_x) - from_x  # x levels strictly before each merged level
-    iy = jnp.arange(n + m, dtype=jnp.int32) - ix
-    ix = jnp.minimum(ix, n - 1)
-    iy = jnp.minimum(iy, m - 1)
-    du = jnp.diff(q, prepend=jnp.zeros((1,), q.dtype))
-    return jnp.sum(du * _abs_pow(xs[ix] - ys[iy], p))
+        # W_1 = \int |F(t) - G(t)| dt. Walk the merged sorted samples: after
+        # each sample t the CDF difference is constant up to the next sample
+        # of either measure.
+        below = _sort.searchsorted(ys, xs, side="left")  # #{j : y_j < x_i}
+        upto = _sort.searchsorted(xs, ys, side="right")  # #{i : x_i <= y_j}
+        inf = jnp.full((1,), jnp.inf, dtype)
+        x_next = jnp.minimum(jnp.concatenate([xs[1:], inf]), jnp.where(below < m, _take(ys, below), jnp.inf))
+        y_next = jnp.minimum(jnp.concatenate([ys[1:], inf]), jnp.where(upto < n, _take(xs, upto), jnp.inf))
+        x_gap = jnp.where(jnp.isfinite(x_next), x_next - xs, 0)
+        y_gap = jnp.where(jnp.isfinite(y_next), y_next - ys, 0)
+        g_at_x = jnp.where(below > 0, _take(cy, below - 1), 0)
+        f_at_y = jnp.where(upto > 0, _take(cx, upto - 1), 0)
+        return jnp.sum(jnp.abs(cx - g_at_x) * x_gap) + jnp.sum(jnp.abs(f_at_y - cy) * y_gap)
+    # W_p^p = \int_0^1 |F^{-1}(u) - G^{-1}(u)|^p du over the merged levels:
+    # the interval ending at an x level cx_i starts at the previous level of
+    # either measure, and carries x_i and the first y whose level reaches cx_i.
+    below = _sort.searchsorted(cy, cx, side="left")  # #{j : cy_j < cx_i}
+    upto = _sort.searchsorted(cx, cy, side="right")  # #{i : cx_i <= cy_j}
+    prev_x = jnp.maximum(jnp.concatenate([zero, cx[:-1]]), jnp.where(below > 0, _take(cy, below - 1), 0))
+    prev_y = jnp.maximum(jnp.concatenate([zero, cy[:-1]]), jnp.where(upto > 0, _take(cx, upto - 1), 0))
+    return jnp.sum((cx - prev_x) * _abs_pow(xs - _take(ys, below), p)) + jnp.sum(
+        (cy - prev_y) * _abs_pow(_take(xs, upto) - ys, p)
+    )
 
 
 def _batched(fn, nbatch: int):
@@ -157,12 +185,20 @@ def _batched(fn, nbatch: int):
     return fn
 
 
+def _wpp(x, y, wx, wy, p, axis=-1):
+    """W_p^p along ``axis`` of ``x`` and ``y`` (other axes: batch, equal shapes)."""
+    xs, wxs = _sorted(x, wx, axis)
+    ys, wys = _sorted(y, wy, axis)
+    if wxs is None and wys is None:
+        return _wpp_sorted(xs, ys, None, None, p)  # already batched
+    return _batched(lambda a, b, wa, wb: _wpp_sorted(a, b, wa, wb, p), xs.ndim - 1)(xs, ys, wxs, wys)
+
+
 # The numerical cores are jitted (an eager call compiles once per shape rather
 # than dispatching op by op); validation stays outside, so it runs eagerly.
 @functools.partial(jax.jit, static_argnames=("p",))
 def _w1d_core(x, y, wx, wy, p):
-    core = _batched(lambda x, y, wx, wy: _wpp_1d(x, y, wx, wy, p), x.ndim - 1)
-    return _root(core(x, y, wx, wy), p)
+    return _root(_wpp(x, y, wx, wy, p), p)
 
 
 def _weights_ok(w: jax.Array | None) -> jax.Array:
@@ -305,12 +341,9 @@ def _per_direction_wpp(x, y, wx, wy, theta, p, chunk_size):
     n, m = x.shape[0], y.shape[0]
 
     def one_chunk(th):  # th: [d, c]
-        px = (x @ th).T  # [c, n]
-        py = (y @ th).T
-        c = th.shape[1]
-        bx = None if wx is None else jnp.broadcast_to(wx, (c, n))
-        by = None if wy is None else jnp.broadcast_to(wy, (c, m))
-        return jax.vmap(lambda a, b, wa, wb: _wpp_1d(a, b, wa, wb, p))(px, py, bx, by)
+        # Projections [n, c], sorted along the samples (axis 0); the sort
+        # returns them as [c, n], so no transpose is materialised.
+        return _wpp(x @ th, y @ th, wx, wy, p, axis=0)
 
     if chunk_size is None or chunk_size >= L:
         return one_chunk(theta)
@@ -480,7 +513,7 @@ def max_sliced_wasserstein(
     best = best / jnp.linalg.norm(best)
 
     def objective(th):
-        return _wpp_1d(xs @ th, ys @ th, wxs, wys, p)
+        return _wpp(xs @ th, ys @ th, wxs, wys, p)
 
     def step(th, _):
         g = jax.grad(objective)(th)
@@ -493,5 +526,5 @@ def max_sliced_wasserstein(
 
     best, _ = jax.lax.scan(step, best, None, length=refine_steps)
     best = jax.lax.stop_gradient(best)
-    value = _wpp_1d(x @ best, y @ best, wx, wy, p)
+    value = _wpp(x @ best, y @ best, wx, wy, p)
     return _poison(ok, _root(value, p))

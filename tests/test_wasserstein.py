@@ -51,6 +51,13 @@ def test_sort_matches_jnp_with_ties_and_signed_zeros(jit):
     np.testing.assert_array_equal(_maybe_jit(jax.vmap(_sort.argsort), jit)(x), jnp.argsort(x, axis=-1, stable=True))
 
 
+def test_sort_large_batches_use_threads_and_match_jnp():
+    # 4 x 70,000 values: above the size where rows are sorted in threads.
+    x = jnp.asarray(np.random.default_rng(5).standard_normal((70_000, 4)).astype(np.float32))
+    np.testing.assert_array_equal(jax.jit(lambda a: _sort.argsort(a, 0))(x), jnp.argsort(x, axis=0, stable=True).T)
+    np.testing.assert_array_equal(jax.jit(lambda a: _sort.sort(a, 0))(x), jnp.sort(x, axis=0).T)
+
+
 def test_sort_float64_matches_jnp():
     with jax.enable_x64(True):
         x = jnp.asarray(np.random.default_rng(2).integers(0, 5, size=(3, 40)).astype(np.float64))
