@@ -239,6 +239,7 @@ class _Impl:
     rss_bytes: int | None = None
     xla_bytes: int | None = None
     status: str = "ok"
+    single_call: bool = False
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -256,6 +257,7 @@ def measure(
     target_s: float = 2.0,
     memory: bool = True,
     peer_limit_s: float | None = None,
+    slow_peer_s: float | None = None,
 ) -> dict[str, _Impl]:
     """Time several implementations of the same work, interleaved.
 
@@ -267,6 +269,9 @@ def measure(
     ``peer_limit_s`` (smoke runs), a peer whose second call (after the
     warm-up) takes longer is skipped, with its time in the reason. ``memory=False`` leaves out XLA's
     memory analysis (a second compilation of each JAX implementation).
+    With ``slow_peer_s``, a peer whose warm-up call takes longer than that is
+    not called again: that one call is its time (``repeats = 1``, said in
+    the table), so that one slow peer cannot take a full run's budget.
     """
     runs = {label: _Impl(label, thunk) for label, thunk in impls.items()}
     for impl in runs.values():
@@ -274,6 +279,10 @@ def measure(
             start = time.perf_counter()
             out = block(impl.thunk())
             impl.first_call_s = time.perf_counter() - start
+            if slow_peer_s is not None and impl.label != "ours" and impl.first_call_s > slow_peer_s:
+                impl.times.append(impl.first_call_s)
+                impl.single_call = True
+                continue
             # Only code that returns JAX arrays is traced for XLA's figure:
             # tracing numpy code would just run it once more.
             if memory and _has_jax_array(out):
@@ -285,7 +294,7 @@ def measure(
                 impl.status = f"skipped: slower than {peer_limit_s:g} s a call in a --quick run ({seconds:.1f} s)"
         except Exception as exc:  # a broken peer must not stop the run
             impl.status = _describe_error(exc)
-    alive = [impl for impl in runs.values() if impl.status == "ok"]
+    alive = [impl for impl in runs.values() if impl.status == "ok" and not impl.single_call]
     per_round = sum(impl.times[0] for impl in alive)
     rounds = min_repeats if per_round <= 0 else int(target_s / per_round)
     rounds = max(min_repeats, min(max_repeats, rounds))
@@ -316,11 +325,15 @@ def _summary(impl: _Impl) -> dict[str, Any]:
         "rss_bytes": impl.rss_bytes,
         "peak_bytes": impl.xla_bytes if impl.xla_bytes is not None else impl.rss_bytes,
         "peak_method": "xla" if impl.xla_bytes is not None else ("rss" if impl.rss_bytes is not None else None),
+        "single_call": impl.single_call,
     }
 
 
 def _memory_only(case: Case) -> dict[str, Any]:
+    import jax
+
     try:
+        jax.make_jaxpr(case.ours)()  # to report why, if it cannot be traced
         xla_bytes = xla_memory(case.ours)
     except Exception as exc:
         return {"status": _describe_error(exc)}
@@ -337,6 +350,7 @@ def run_case(
     target_s: float,
     memory: bool = True,
     peer_limit_s: float | None = None,
+    slow_peer_s: float | None = None,
 ) -> dict[str, Any]:
     """Measure one case: our code and every peer that runs."""
     if not case.timed:
@@ -368,6 +382,7 @@ def run_case(
         target_s=target_s,
         memory=memory,
         peer_limit_s=peer_limit_s,
+        slow_peer_s=slow_peer_s,
     )
     ours = _summary(runs.pop("ours"))
     device_peak_after = _device_memory_peak()
@@ -490,6 +505,10 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Device: {meta['device']['description']}. Date: {meta['date']}. "
         f"Command: `{meta['command']}`.",
+    ]
+    for update in meta.get("updated", []):
+        lines.append(f"Updated {update['date']} by `{update['command']}`.")
+    lines += [
         "",
         "| case | sizes | ours | compile | ours peak mem | peer | peer time | peer peak mem | ours vs peer |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -513,7 +532,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             if peer.get("status") == "ok":
                 peer_cells = [
                     label,
-                    _fmt_time(peer["median_s"]),
+                    _fmt_time(peer["median_s"]) + (" (1 call)" if peer.get("single_call") else ""),
                     _fmt_bytes(peer["peak_bytes"], peer["peak_method"]),
                     _fmt_speedup(peer),
                 ]
@@ -538,7 +557,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        "Times are medians of >= 5 interleaved calls after a warm-up call; compile = first call - median."
+        "Times are medians of >= 5 interleaved calls after a warm-up call; compile = first call - median;"
+        " (1 call): a peer slower than --slow-peer seconds, timed by its first call alone."
         " Peak memory: XLA buffer assignment (temporaries + outputs) for JAX code;"
         " (RSS) = rise of the process's resident-set high-water mark during one call, a lower bound"
         " (for our code it also covers host-side work such as the NumPy sort that runs on CPU).",
@@ -632,7 +652,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--repeats", type=int, default=5, help="minimum timed calls per implementation (>= 5)")
     parser.add_argument("--target-seconds", type=float, default=None, help="time to spend per case (sets the repeats)")
+    parser.add_argument(
+        "--slow-peer",
+        type=float,
+        default=30.0,
+        help="a peer whose warm-up call takes longer than this (s) is timed by that one call (0: always repeat)",
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: replace those cases in the existing <platform>.json/.md of --out instead of "
+        "writing a separate file",
+    )
     return parser
 
 
@@ -652,6 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = _describe_device()
     target_s = args.target_seconds if args.target_seconds is not None else (0.05 if args.quick else 2.0)
     max_repeats = args.repeats if args.quick else max(args.repeats, 50)
+    partial = pathlib.Path(args.out) / f".partial-{os.getpid()}.json"
     for module_name in case_modules():
         try:
             module = importlib.import_module(module_name)
@@ -677,12 +710,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # XLA's memory figure, and no waiting on slow peers.
                 memory=not args.quick,
                 peer_limit_s=0.5 if args.quick else None,
+                slow_peer_s=None if args.quick or args.slow_peer <= 0 else args.slow_peer,
             )
             result["module"] = module_name
             results.append(result)
             if result["ours"]["status"] not in ("ok", "not timed"):
                 failures += 1
             print(_progress_line(result, time.perf_counter() - t0), flush=True)
+            # Results so far, in case a long run is interrupted (removed at the end).
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(results, default=_json_default))
         del cases
     if args.list:
         return 0
@@ -711,12 +748,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem = device["platform"]
     if args.quick:
         stem += "-quick"
-    if args.only:
+    if args.only and args.update and (out / f"{stem}.json").exists():
+        report = _updated(json.loads((out / f"{stem}.json").read_text()), report, args.only)
+    elif args.only:
         stem += "-only-" + "-".join(re.sub(r"[^A-Za-z0-9_]+", "_", p) for p in args.only)
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     (out / f"{stem}.md").write_text(to_markdown(report))
+    partial.unlink(missing_ok=True)
     print(f"[benchmarks] wrote {out / stem}.json and .md in {report['meta']['total_s']:.0f} s", flush=True)
     return 1 if failures else 0
+
+
+def _updated(old: dict[str, Any], new: dict[str, Any], patterns: Sequence[str]) -> dict[str, Any]:
+    """``old`` with the cases matching ``patterns`` replaced by those of ``new``."""
+    kept = [r for r in old["results"] if not _matches(r["name"], patterns)]
+    results = kept + new["results"]
+    meta = dict(old["meta"])
+    meta["updated"] = meta.get("updated", []) + [{"date": new["meta"]["date"], "command": new["meta"]["command"]}]
+    return {"meta": meta, "results": results, "scaling": scaling(results)}
 
 
 def _json_default(value: Any) -> Any:

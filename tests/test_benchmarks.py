@@ -218,3 +218,14 @@ def test_memory_only_case_reports_xla_bytes_without_running():
     assert result["ours"]["xla_bytes"] >= 256 * 256 * 4
     assert result["peers"]["dense"]["status"] == "skipped: too big"
     assert len(calls) == 1  # traced once, never executed
+
+
+def test_update_replaces_only_the_matching_cases():
+    def result(name, seconds):
+        return {"name": name, "sizes": "n=10", "n": None, "ours": {"status": "ok", "median_s": seconds}, "peers": {}}
+
+    old = {"meta": {"date": "d0", "command": "c0"}, "results": [result("a", 1.0), result("b", 2.0)], "scaling": []}
+    new = {"meta": {"date": "d1", "command": "c1 --only b"}, "results": [result("b", 3.0)], "scaling": []}
+    merged = h._updated(old, new, ["b"])
+    assert [(r["name"], r["ours"]["median_s"]) for r in merged["results"]] == [("a", 1.0), ("b", 3.0)]
+    assert merged["meta"]["updated"] == [{"date": "d1", "command": "c1 --only b"}]
