@@ -26,6 +26,27 @@ from divergences._wasserstein import sliced_wasserstein as sliced_wasserstein
 from divergences._wasserstein import wasserstein_1d as wasserstein_1d
 
 # GAN objectives and variational (dual) estimators.
+from divergences._gan import gan_discriminator_loss as gan_discriminator_loss
+from divergences._gan import gan_generator_loss as gan_generator_loss
+from divergences._gan import optimal_discriminator as optimal_discriminator
+from divergences._gan import wasserstein_critic_loss as wasserstein_critic_loss
+from divergences._gan import wasserstein_generator_loss as wasserstein_generator_loss
+from divergences._gan import gradient_penalty as gradient_penalty
+from divergences._gan import weight_clipping as weight_clipping
+from divergences._fgan import FGAN_DIVERGENCES as FGAN_DIVERGENCES
+from divergences._fgan import fgan_activation as fgan_activation
+from divergences._fgan import fgan_conjugate as fgan_conjugate
+from divergences._fgan import fgan_conjugate_activation as fgan_conjugate_activation
+from divergences._fgan import fgan_objective as fgan_objective
+from divergences._neural import LIPSCHITZ_METHODS as LIPSCHITZ_METHODS
+from divergences._neural import estimate_f_divergence as estimate_f_divergence
+from divergences._neural import estimate_wasserstein_dual as estimate_wasserstein_dual
+from divergences._linear_gan import RandomFourierFeatures as RandomFourierFeatures
+from divergences._linear_gan import linear_gan_dual as linear_gan_dual
+from divergences._linear_gan import linear_gan_primal as linear_gan_primal
+from divergences._linear_gan import linear_gan_weights as linear_gan_weights
+from divergences._linear_gan import random_fourier_features as random_fourier_features
+from divergences._linear_gan import solve_linear_gan_dual as solve_linear_gan_dual
 
 # Two-sample tests and uncertainty.
 from divergences._classifier_test import ClassifierTestResult as ClassifierTestResult

@@ -6,3 +6,5 @@ This package imports nothing else of the project. Parameters are plain pytrees
 
 from models._mlp import ACTIVATIONS as ACTIVATIONS
 from models._mlp import MLP as MLP
+from models._dcgan import DCGANCritic as DCGANCritic
+from models._dcgan import DCGANGenerator as DCGANGenerator

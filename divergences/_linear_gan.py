@@ -1,0 +1,448 @@
+r"""The linear dual GAN (Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017).
+
+For a log-linear discriminator :math:`D_w(x) = \sigma(w \cdot \phi(x))` with an
+L2 penalty, the discriminator's problem is a regularised logistic regression,
+convex in :math:`w`:
+
+.. math::
+    P(w) = \frac C2 \|w\|^2 + \sum_{x} \operatorname{softplus}(-w\cdot\phi(x))
+           + \sum_{z} \operatorname{softplus}(w\cdot\phi(G(z))).
+
+Writing :math:`\operatorname{softplus}(u) = \max_{\lambda\in[0,1]} \lambda u + H(\lambda)`,
+with :math:`H(\lambda) = -\lambda\log\lambda - (1-\lambda)\log(1-\lambda)` the
+binary entropy, and minimising over :math:`w` in closed form gives the dual
+
+.. math::
+    D(\lambda_x, \lambda_z) = -\frac1{2C}\Big\|\sum_x (1-\lambda_x)\phi(x) - \sum_z \lambda_z \phi(G(z))\Big\|^2
+        + \sum_x H(\lambda_x) + \sum_z H(\lambda_z),
+
+a concave maximisation over the box :math:`[0, 1]^{n+m}`, with
+:math:`\min_w P = \max_\lambda D` (strong duality: P is strictly convex and
+finite everywhere) and the primal solution
+
+.. math::
+    w^* = \frac1C\Big(\sum_x (1-\lambda^*_x)\phi(x) - \sum_z \lambda^*_z\phi(G(z))\Big).
+
+At the optimum :math:`\lambda^*_x = D_{w^*}(x)` and :math:`\lambda^*_z = D_{w^*}(G(z))`.
+The generator maximises the discriminator's optimal loss :math:`\min_w P`,
+that is :math:`\max_\lambda D`: the GAN becomes a joint **maximisation** of
+:math:`D` over the generator's parameters and :math:`\lambda`, with no saddle
+point. By the envelope theorem the gradient of the optimal value with respect
+to the generator's samples is the partial gradient of :math:`D` at the fixed
+:math:`\lambda^*`: ``jax.grad`` of ``linear_gan_dual(lam_x, lam_z, x, gz, C=C)``
+with the lambdas from :func:`solve_linear_gan_dual` (which carry no gradient).
+
+The dual touches the features only through inner products
+:math:`\phi(a)\cdot\phi(b)`: the solver works on the Gram matrix of the
+:math:`n + m` feature vectors, so a kernel (or random features of one,
+:func:`random_fourier_features`) replaces :math:`\phi` at a cost that
+depends on :math:`n + m`, not on the feature dimension.
+
+Sums, not means, as in the paper: :math:`C` trades the penalty against the
+total loss, so with more samples the same :math:`C` regularises less.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from jax.scipy.special import xlog1py, xlogy
+from jax.typing import ArrayLike
+
+from divergences import _validation as v
+
+__all__ = [
+    "linear_gan_primal",
+    "linear_gan_dual",
+    "solve_linear_gan_dual",
+    "linear_gan_weights",
+    "random_fourier_features",
+    "RandomFourierFeatures",
+]
+
+FeatureMap = Callable[[jax.Array], jax.Array]
+
+
+class RandomFourierFeatures(struct.PyTreeNode):
+    r"""Random Fourier features of the Gaussian kernel (a pytree: passes through ``jit``).
+
+    .. math::
+        \phi(x) = \sqrt{2/D}\,\cos(x\,\Omega / \sigma + b), \quad
+        \Omega_{jk} \sim \mathcal N(0, 1),\ b_k \sim U[0, 2\pi],
+        \qquad \mathbb{E}[\phi(x)\cdot\phi(y)] = \exp\!\big(-\|x - y\|^2 / (2\sigma^2)\big).
+
+    Build one with :func:`random_fourier_features`; call it on ``[n, dim]``
+    to get ``[n, num_features]``.
+    """
+
+    omega: jax.Array  # [dim, num_features]
+    phase: jax.Array  # [num_features]
+    bandwidth: jax.Array  # scalar sigma
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        d = self.omega.shape[1]
+        return jnp.sqrt(2.0 / d) * jnp.cos(x @ (self.omega / self.bandwidth) + self.phase)
+
+
+def random_fourier_features(
+    key: jax.Array, dim: int, num_features: int, *, bandwidth: float = 1.0
+) -> RandomFourierFeatures:
+    r"""A ready feature map for the linear dual GAN: random Fourier features of a Gaussian kernel.
+
+    Inner products of the features approximate the Gaussian kernel
+    :math:`k(x, y) = \exp(-\|x-y\|^2 / (2\sigma^2))` with an error of order
+    :math:`1/\sqrt{D}` (Rahimi and Recht 2007), so a linear discriminator on
+    them approximates a kernel logistic regression.
+
+    Args:
+      key: PRNG key for the frequencies and phases.
+      dim: the data dimension ``d``.
+      num_features: ``D``, the number of features.
+      bandwidth: :math:`\sigma > 0`, the kernel's length scale.
+
+    Returns:
+      A :class:`RandomFourierFeatures` map ``[n, dim] -> [n, num_features]``,
+      float32 (float64 under x64).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, divergences as dv
+      >>> phi = dv.random_fourier_features(jax.random.key(0), 2, 4096)
+      >>> x = jnp.array([[0.0, 0.0], [1.0, 0.0]])
+      >>> k = phi(x) @ phi(x).T          # ~ exp(-1/2) = 0.61 off the diagonal
+      >>> bool(abs(k[0, 1] - 0.6065) < 0.05)
+      True
+
+    References:
+      Rahimi and Recht, "Random Features for Large-Scale Kernel Machines",
+      NeurIPS 2007.
+    """
+    dim = v.check_int("dim", dim, minimum=1)
+    num_features = v.check_int("num_features", num_features, minimum=1)
+    v.check_scalar("bandwidth", bandwidth, low=0.0, low_inclusive=False)
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    k_omega, k_phase = jax.random.split(key)
+    omega = jax.random.normal(k_omega, (dim, num_features), dtype)
+    phase = jax.random.uniform(k_phase, (num_features,), dtype, 0.0, 2 * jnp.pi)
+    return RandomFourierFeatures(omega, phase, jnp.asarray(bandwidth, dtype))
+
+
+def _binary_entropy(lam: jax.Array) -> jax.Array:
+    """-lam log lam - (1 - lam) log(1 - lam), 0 at both ends, finite gradient inside (0, 1)."""
+    return -xlogy(lam, lam) - xlog1py(1 - lam, -lam)
+
+
+def _features(x: jax.Array, gz: jax.Array, features: FeatureMap | None) -> tuple[jax.Array, jax.Array]:
+    """``phi(x)`` and ``phi(gz)``, checked to be ``[n, k]`` and ``[m, k]``."""
+    if features is None:
+        return x, gz
+    if not callable(features):
+        raise v.fail("features", f"must be None or a callable feature map; got {type(features).__name__}")
+    fx, fz = features(x), features(gz)
+    for a, n in ((fx, x.shape[0]), (fz, gz.shape[0])):
+        if getattr(a, "ndim", None) != 2 or a.shape[0] != n:
+            raise v.fail(
+                "features", f"must map [n, d] samples to [n, k] features; got shape {getattr(a, 'shape', None)} for n = {n}"
+            )
+    if fx.shape[1] != fz.shape[1]:
+        raise v.fail("features", f"gives {fx.shape[1]} features for `x` but {fz.shape[1]} for `gz`")
+    dtype = v.float_dtype(fx, fz)
+    return fx.astype(dtype), fz.astype(dtype)
+
+
+def _samples(x: ArrayLike, gz: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    x = v.check_samples("x", x, ndim=2)
+    gz = v.check_samples("gz", gz, ndim=2)
+    v.check_same_dim("x", x, "gz", gz)
+    dtype = v.float_dtype(x, gz)
+    return x.astype(dtype), gz.astype(dtype)
+
+
+def _check_C(C) -> None:  # noqa: N802 - the paper's name
+    v.check_scalar("C", C, low=0.0, low_inclusive=False)
+
+
+def _lambdas(lambda_x, lambda_z, n: int, m: int) -> tuple[jax.Array, jax.Array]:
+    out = []
+    for name, lam, size in (("lambda_x", lambda_x, n), ("lambda_z", lambda_z, m)):
+        lam = v.as_float_array(name, lam)
+        if lam.shape != (size,):
+            raise v.fail(name, f"must have shape ({size},), one value per sample; got {lam.shape}")
+        v.require(name, ~jnp.isnan(lam), "contains NaN")
+        v.require(name, (lam >= 0) & (lam <= 1), "must lie in [0, 1]")
+        out.append(lam)
+    return out[0], out[1]
+
+
+def linear_gan_primal(
+    w: ArrayLike, x: ArrayLike, gz: ArrayLike, *, C: float, features: FeatureMap | None = None
+) -> jax.Array:
+    r"""The regularised discriminator loss of the linear GAN (the primal).
+
+    .. math::
+        P(w) = \frac C2 \|w\|^2 + \sum_{i=1}^n \operatorname{softplus}(-w\cdot\phi(x_i))
+               + \sum_{j=1}^m \operatorname{softplus}(w\cdot\phi(G(z_j))),
+
+    the negative log-likelihood of labelling real samples 1 and generated
+    samples 0 with :math:`D_w = \sigma(w\cdot\phi)`, plus an L2 penalty.
+    Minimised over ``w``; its minimum equals the maximum of
+    :func:`linear_gan_dual`.
+
+    Args:
+      w: discriminator weights, ``[k]``.
+      x: real samples, ``[n, d]``.
+      gz: generated samples, ``[m, d]``.
+      C: the L2 penalty, ``> 0``.
+      features: ``None`` (``phi`` is the identity, ``k = d``) or a callable
+        feature map ``[n, d] -> [n, k]`` such as
+        :func:`random_fourier_features`.
+
+    Returns:
+      Scalar.
+
+    Example:
+      >>> import jax.numpy as jnp, divergences as dv
+      >>> x, gz = jnp.ones((2, 1)), -jnp.ones((3, 1))
+      >>> round(float(dv.linear_gan_primal(jnp.zeros(1), x, gz, C=1.0)), 4)  # 5 log 2
+      3.4657
+
+    References:
+      Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017, eq. 5.
+    """
+    _check_C(C)
+    x, gz = _samples(x, gz)
+    fx, fz = _features(x, gz, features)
+    w = v.as_float_array("w", w)
+    if w.shape != (fx.shape[1],):
+        raise v.fail("w", f"must have shape ({fx.shape[1]},), one weight per feature; got {w.shape}")
+    w = w.astype(v.float_dtype(w, fx))
+    return 0.5 * C * jnp.sum(w**2) + jnp.sum(jax.nn.softplus(-(fx @ w))) + jnp.sum(jax.nn.softplus(fz @ w))
+
+
+def _dual_from_gram(lam: jax.Array, gram: jax.Array, c: jax.Array, C) -> jax.Array:
+    a = c - lam
+    return -0.5 / C * (a @ (gram @ a)) + jnp.sum(_binary_entropy(lam))
+
+
+def linear_gan_dual(
+    lambda_x: ArrayLike,
+    lambda_z: ArrayLike,
+    x: ArrayLike,
+    gz: ArrayLike,
+    *,
+    C: float,
+    features: FeatureMap | None = None,
+) -> jax.Array:
+    r"""The dual of the linear GAN's discriminator problem.
+
+    .. math::
+        D(\lambda_x, \lambda_z) = -\frac1{2C}\Big\|\sum_i (1-\lambda_{x,i})\phi(x_i) - \sum_j \lambda_{z,j}\phi(G(z_j))\Big\|^2
+            + \sum_i H(\lambda_{x,i}) + \sum_j H(\lambda_{z,j}),
+
+    :math:`H` the binary entropy in nats. Concave in the lambdas; every value
+    is a lower bound on :func:`linear_gan_primal` (weak duality), with
+    equality at the optimum (:func:`solve_linear_gan_dual`). Differentiable
+    in the samples (the generator's gradient) and in the lambdas inside the
+    open box :math:`(0, 1)`; at 0 and 1 the entropy's slope is infinite.
+
+    Args:
+      lambda_x: ``[n]``, in ``[0, 1]`` (at the optimum, ``D(x)``).
+      lambda_z: ``[m]``, in ``[0, 1]`` (at the optimum, ``D(G(z))``).
+      x: real samples, ``[n, d]``.
+      gz: generated samples, ``[m, d]``.
+      C: the L2 penalty of the primal, ``> 0``.
+      features: as in :func:`linear_gan_primal`.
+
+    Returns:
+      Scalar. Under ``jit``, NaN when a lambda lies outside ``[0, 1]`` (an
+      eager call raises).
+
+    Example:
+      >>> import jax.numpy as jnp, divergences as dv
+      >>> x, gz = jnp.ones((2, 1)), -jnp.ones((3, 1))
+      >>> lam_x, lam_z = jnp.full(2, 0.5), jnp.full(3, 0.5)
+      >>> round(float(dv.linear_gan_dual(lam_x, lam_z, x, gz, C=1.0)), 4)  # 5 log 2 - 2.5^2 / 2
+      0.3407
+
+    References:
+      Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017, eq. 7.
+    """
+    _check_C(C)
+    x, gz = _samples(x, gz)
+    fx, fz = _features(x, gz, features)
+    lam_x, lam_z = _lambdas(lambda_x, lambda_z, fx.shape[0], fz.shape[0])
+    dtype = v.float_dtype(lam_x, lam_z, fx)
+    lam_x, lam_z = lam_x.astype(dtype), lam_z.astype(dtype)
+    s = jnp.sum((1 - lam_x)[:, None] * fx, axis=0) - jnp.sum(lam_z[:, None] * fz, axis=0)
+    return -0.5 / C * jnp.sum(s**2) + jnp.sum(_binary_entropy(lam_x)) + jnp.sum(_binary_entropy(lam_z))
+
+
+def linear_gan_weights(
+    lambda_x: ArrayLike,
+    lambda_z: ArrayLike,
+    x: ArrayLike,
+    gz: ArrayLike,
+    *,
+    C: float,
+    features: FeatureMap | None = None,
+) -> jax.Array:
+    r"""The discriminator weights that the dual variables determine.
+
+    .. math::
+        w = \frac1C\Big(\sum_i (1-\lambda_{x,i})\phi(x_i) - \sum_j \lambda_{z,j}\phi(G(z_j))\Big),
+
+    the minimiser over ``w`` of the Lagrangian; at the dual optimum it is the
+    primal minimiser :math:`w^*`, and :math:`D_{w^*}(x) = \sigma(w^*\cdot\phi(x))`
+    is the trained discriminator.
+
+    Args:
+      lambda_x, lambda_z, x, gz, C, features: as in :func:`linear_gan_dual`.
+
+    Returns:
+      ``[k]`` weights (``k = d`` without features).
+
+    Example:
+      >>> import jax.numpy as jnp, divergences as dv
+      >>> x, gz = jnp.ones((2, 1)), -jnp.ones((3, 1))
+      >>> dv.linear_gan_weights(jnp.full(2, 0.5), jnp.full(3, 0.5), x, gz, C=1.0).tolist()
+      [2.5]
+
+    References:
+      Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017, eq. 6.
+    """
+    _check_C(C)
+    x, gz = _samples(x, gz)
+    fx, fz = _features(x, gz, features)
+    lam_x, lam_z = _lambdas(lambda_x, lambda_z, fx.shape[0], fz.shape[0])
+    dtype = v.float_dtype(lam_x, lam_z, fx)
+    lam_x, lam_z = lam_x.astype(dtype), lam_z.astype(dtype)
+    return (jnp.sum((1 - lam_x)[:, None] * fx, axis=0) - jnp.sum(lam_z[:, None] * fz, axis=0)) / C
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter",))
+def _newton(gram: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, max_iter: int):
+    """Damped Newton ascent on the concave dual over the open box, from lambda = 1/2.
+
+    Direction d = (K/C + diag(1/(lam(1-lam))))^{-1} grad (the Hessian is minus
+    that matrix, positive definite); step: at most 99% of the way to the
+    box's boundary, halved until the Armijo condition holds. Stops when half
+    the Newton decrement grad.d (the quadratic model's predicted gain, an
+    estimate of the remaining suboptimality) is below tol * max(1, |D|).
+    """
+    dtype = gram.dtype
+    n = c.shape[0]
+    eps = jnp.finfo(dtype).eps
+    lo, hi = jnp.finfo(dtype).tiny, 1 - eps  # keep lambda strictly inside (0, 1) in floating point
+
+    def value(lam):
+        return _dual_from_gram(lam, gram, c, C)
+
+    def newton_step(lam):
+        grad = gram @ (c - lam) / C + jnp.log1p(-lam) - jnp.log(lam)
+        hess = gram / C + jnp.diag(1 / (lam * (1 - lam)))
+        chol = jax.scipy.linalg.cho_factor(hess, lower=True)
+        d = jax.scipy.linalg.cho_solve(chol, grad)
+        return d, grad @ d
+
+    def cond(state):
+        _, it, dec, val = state
+        return (it < max_iter) & (0.5 * dec > tol * jnp.maximum(1, jnp.abs(val)))
+
+    def body(state):
+        lam, it, _, val = state
+        d, dec = newton_step(lam)
+        to_bound = jnp.where(d > 0, (1 - lam) / jnp.where(d > 0, d, 1), jnp.where(d < 0, -lam / jnp.where(d < 0, d, -1), jnp.inf))
+        t0 = jnp.minimum(1.0, 0.99 * jnp.min(to_bound)).astype(dtype)
+        slack = 10 * eps * jnp.maximum(1, jnp.abs(val))  # rounding of D near the optimum
+
+        def bt_cond(s):
+            t, k = s
+            return (value(jnp.clip(lam + t * d, lo, hi)) < val + 0.25 * t * dec - slack) & (k < 60)
+
+        t, _ = jax.lax.while_loop(bt_cond, lambda s: (0.5 * s[0], s[1] + 1), (t0, 0))
+        new = jnp.clip(lam + t * d, lo, hi)
+        return new, it + 1, dec, value(new)
+
+    lam0 = jnp.full((n,), 0.5, dtype)
+    init = (lam0, jnp.asarray(0), jnp.asarray(jnp.inf, dtype), value(lam0))
+    lam, iters, dec, _ = jax.lax.while_loop(cond, body, init)
+    return lam, iters, dec
+
+
+def solve_linear_gan_dual(
+    x: ArrayLike,
+    gz: ArrayLike,
+    *,
+    C: float,
+    features: FeatureMap | None = None,
+    tol: float | None = None,
+    max_iter: int = 100,
+) -> tuple[jax.Array, jax.Array]:
+    r"""The optimal dual variables of the linear GAN, by damped Newton ascent.
+
+    Maximises :func:`linear_gan_dual` over the box :math:`[0, 1]^{n+m}`. The
+    objective is strictly concave and its entropy terms push the optimum
+    inside the open box, so Newton's method with a step that stays 99% of
+    the way inside the box and an Armijo backtracking converges globally,
+    and quadratically near the optimum (typically 5 to 15 iterations). The
+    loop is a jitted :func:`jax.lax.while_loop` working on the
+    :math:`(n+m)\times(n+m)` Gram matrix of the features (one Cholesky
+    factorisation per iteration, :math:`O((n+m)^3)`); the feature map is
+    evaluated once.
+
+    Precision: float64 (x64 enabled) reaches duality gaps of ~1e-12
+    relative. In float32 a lambda within ~1e-7 of 1 rounds to 1, so logits
+    :math:`w\cdot\phi` beyond ~16 saturate, and the gap stalls near 1e-6
+    relative.
+
+    The returned lambdas carry no gradient (``stop_gradient``). To
+    differentiate the optimal value with respect to the generated samples,
+    differentiate ``linear_gan_dual(lam_x, lam_z, x, gz, C=C)`` at these
+    fixed lambdas: by the envelope theorem that is the exact gradient of
+    :math:`\max_\lambda D`.
+
+    Args:
+      x: real samples, ``[n, d]``.
+      gz: generated samples, ``[m, d]``.
+      C: the L2 penalty of the primal, ``> 0``.
+      features: as in :func:`linear_gan_primal`.
+      tol: stop when the Newton estimate of the remaining suboptimality is
+        below ``tol * max(1, |D|)``; default ``100 * eps`` of the dtype.
+      max_iter: cap on Newton iterations.
+
+    Returns:
+      ``(lambda_x [n], lambda_z [m])`` in the open box, float32 at least.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, divergences as dv
+      >>> x = jax.random.normal(jax.random.key(0), (8, 2)) + 1.0
+      >>> gz = jax.random.normal(jax.random.key(1), (6, 2))
+      >>> lam_x, lam_z = dv.solve_linear_gan_dual(x, gz, C=1.0)
+      >>> w = dv.linear_gan_weights(lam_x, lam_z, x, gz, C=1.0)
+      >>> gap = dv.linear_gan_primal(w, x, gz, C=1.0) - dv.linear_gan_dual(lam_x, lam_z, x, gz, C=1.0)
+      >>> bool(abs(gap) < 1e-4)
+      True
+
+    References:
+      Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017, sec. 3.
+      Boyd and Vandenberghe, *Convex Optimization* (2004), sec. 9.5
+      (damped Newton, the Newton decrement).
+    """
+    _check_C(C)
+    max_iter = v.check_int("max_iter", max_iter, minimum=1)
+    x, gz = _samples(x, gz)
+    fx, fz = _features(x, gz, features)
+    dtype = fx.dtype
+    if tol is None:
+        tol = 100 * float(jnp.finfo(dtype).eps)
+    v.check_scalar("tol", tol, low=0.0, low_inclusive=False)
+    phi = jax.lax.stop_gradient(jnp.concatenate([fx, fz]))
+    gram = phi @ phi.T
+    n, m = fx.shape[0], fz.shape[0]
+    c = jnp.concatenate([jnp.ones((n,), dtype), jnp.zeros((m,), dtype)])
+    lam, _, _ = _newton(gram, c, jnp.asarray(C, dtype), jnp.asarray(tol, dtype), max_iter)
+    lam = jax.lax.stop_gradient(lam)
+    return lam[:n], lam[n:]

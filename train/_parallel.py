@@ -1,0 +1,64 @@
+"""Data parallelism: a one-axis device mesh and the multi-host start-up.
+
+How this maps to ``jax.pmap``: a pmap train step runs one copy per device on
+that device's slice of the batch and averages gradients with
+``lax.pmean(grads, "batch")``. Here the step is compiled once with
+:func:`jax.jit` over a mesh with one axis, ``"data"``: the parameters and
+optimizer states are *replicated* (``NamedSharding(mesh, P())``), the
+per-sample arrays are *split* along ``"data"``
+(``with_sharding_constraint(x, NamedSharding(mesh, P("data")))``), and the
+means over the batch in the losses become a local sum plus an all-reduce that
+XLA inserts: the same collective as pmap's ``pmean`` of the gradients, with
+no per-device leading axis to manage. (In the installed JAX, ``pmap`` itself
+is a wrapper over ``jit(shard_map)``.)
+
+Multi-host: every process calls :func:`initialize_distributed` before
+anything else touches JAX, then builds the same mesh over
+``jax.devices()`` (all devices of all hosts); each host holds a full copy of
+the (small) data set and the step draws the global batch from it, so the
+program is identical on every host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from train._steps import DATA_AXIS
+
+__all__ = ["make_mesh", "initialize_distributed"]
+
+
+def make_mesh(devices: Sequence[jax.Device] | int | None = None) -> Mesh:
+    """A one-axis mesh named ``"data"`` over ``devices``.
+
+    Args:
+      devices: a list of devices, a count (the first ``n`` of
+        ``jax.devices()``), or None for every device (all hosts).
+    """
+    if devices is None:
+        devices = jax.devices()
+    elif isinstance(devices, int):
+        all_devices = jax.devices()
+        if not 1 <= devices <= len(all_devices):
+            raise ValueError(f"`devices` must be in [1, {len(all_devices)}], got {devices}")
+        devices = all_devices[:devices]
+    return Mesh(np.asarray(list(devices)), (DATA_AXIS,))
+
+
+def initialize_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None) -> None:
+    """Join a multi-host run (a thin wrapper over :func:`jax.distributed.initialize`).
+
+    With all three arguments None, nothing happens (single host). On a
+    cluster where JAX detects them (SLURM, TPU pods), pass only
+    ``coordinator=""`` to let JAX fill them in.
+    """
+    if coordinator is None and num_processes is None and process_id is None:
+        return
+    if coordinator == "":
+        jax.distributed.initialize()
+        return
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
