@@ -7,6 +7,8 @@ probability vectors, and the exact discrete divergence of
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,6 +38,11 @@ def _counts(x: jax.Array, edges: jax.Array | None, lo, hi, nbins: int) -> jax.Ar
         inside = (x >= edges[0]) & (x <= edges[-1])
     idx = jnp.clip(idx, 0, nbins - 1)  # x == the last edge goes to the last bin
     return jnp.zeros((nbins,), x.dtype).at[idx].add(inside.astype(x.dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("nbins",))
+def _both_counts(x, y, edges, lo, hi, nbins):
+    return _counts(x, edges, lo, hi, nbins), _counts(y, edges, lo, hi, nbins)
 
 
 def binned_divergence(
@@ -117,8 +124,7 @@ def binned_divergence(
             raise v.fail("bins", f"as edges needs at least 2 values; got shape {edges.shape}")
         v.require("bins", jnp.all(jnp.diff(edges) > 0) & jnp.all(jnp.isfinite(edges)), "as edges must be finite and strictly increasing")
         nbins = edges.shape[0] - 1
-    cx = _counts(x, edges, lo, hi, nbins)
-    cy = _counts(y, edges, lo, hi, nbins)
+    cx, cy = _both_counts(x, y, edges, lo, hi, nbins)
     v.require("x", jnp.sum(cx) > 0, "has no sample inside the bins")
     v.require("y", jnp.sum(cy) > 0, "has no sample inside the bins")
     p = cx / jnp.sum(cx)

@@ -21,6 +21,7 @@ the call in :func:`divergences.checked` to get the error instead).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -59,7 +60,7 @@ def _plogpq_jvp(primals, tangents):
 
 
 def _prepare(p: ArrayLike, q: ArrayLike, axis: int, name_p: str = "p", name_q: str = "q"):
-    """Validate and broadcast two probability arrays; returns (p, q, axis, ok)."""
+    """Validate and broadcast two probability arrays; returns (p, q, axis)."""
     p = v.as_float_array(name_p, p, min_ndim=1)
     q = v.as_float_array(name_q, q, min_ndim=1)
     dtype = v.float_dtype(p, q)
@@ -68,25 +69,43 @@ def _prepare(p: ArrayLike, q: ArrayLike, axis: int, name_p: str = "p", name_q: s
     p = jnp.broadcast_to(p.astype(dtype), shape)
     q = jnp.broadcast_to(q.astype(dtype), shape)
     v.check_nonempty(name_p, p, axis)
-    ok = v.check_probabilities(name_p, p, axis=axis) & v.check_probabilities(name_q, q, axis=axis)
-    return p, q, axis, ok
-
-
-def _poison(ok: jax.Array, value: jax.Array, p: jax.Array, q: jax.Array, axis: int) -> jax.Array:
-    """NaN for the batch elements whose p or q is not a probability vector (jit path)."""
-    if v.is_concrete(ok):  # eager: the checks already raised on bad input
-        return value
-    tol = v._sum_tolerance(p.dtype, p.shape[axis])
-    good = jnp.ones_like(value, dtype=bool)
-    for a in (p, q):
-        good &= jnp.all((a >= 0) & jnp.isfinite(a), axis=axis) & (jnp.abs(jnp.sum(a, axis=axis) - 1) <= tol)
-    return jnp.where(good, value, jnp.nan)
+    v.check_probabilities(name_p, p, axis=axis)
+    v.check_probabilities(name_q, q, axis=axis)
+    return p, q, axis
 
 
 def _clip_nonneg(x: jax.Array) -> jax.Array:
     # Rounding can leave -1e-9 where the exact value is 0; `where` (not
     # `maximum`) keeps the gradient of the exact-zero case intact.
     return jnp.where(x < 0, jnp.zeros_like(x), x)
+
+
+def _clip_upper(x: jax.Array, upper: float) -> jax.Array:
+    upper = jnp.asarray(upper, x.dtype)
+    return jnp.where(x > upper, upper, x)
+
+
+def _reduce(terms: jax.Array, p: jax.Array, q: jax.Array, axis: int, upper: float | None) -> jax.Array:
+    """Sum the terms, clip rounding to the range, and poison invalid batch elements with NaN.
+
+    Eager calls have already raised on invalid input; under ``jit`` the values
+    are unknown, so a batch element whose ``p`` or ``q`` is not a probability
+    vector (negative or non-finite entries, sum off 1) comes out as NaN.
+    """
+    value = _clip_nonneg(jnp.sum(terms, axis=axis))
+    if upper is not None:
+        value = _clip_upper(value, upper)
+    tol = v._sum_tolerance(p.dtype, p.shape[axis])
+    good = jnp.ones(value.shape, bool)
+    for a in (p, q):
+        good &= jnp.all((a >= 0) & jnp.isfinite(a), axis=axis) & (jnp.abs(jnp.sum(a, axis=axis) - 1) <= tol)
+    return jnp.where(good, value, jnp.nan)
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "axis"))
+def _named(p: jax.Array, q: jax.Array, *, kind: str, axis: int) -> jax.Array:
+    """The named divergences, compiled once per (kind, axis, shape, dtype)."""
+    return _reduce(_NAMED_TERMS[kind](p, q), p, q, axis, _UPPER.get(kind))
 
 
 def kl_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
@@ -117,9 +136,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
       Statist. 22 (1951). Cover and Thomas, *Elements of Information Theory*
       (2006), eq. 2.26.
     """
-    p, q, axis, ok = _prepare(p, q, axis)
-    value = _clip_nonneg(jnp.sum(_plogpq(p, q), axis=axis))
-    return _poison(ok, value, p, q, axis)
+    p, q, axis = _prepare(p, q, axis)
+    return _named(p, q, kind="kl", axis=axis)
 
 
 def total_variation(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
@@ -145,10 +163,8 @@ def total_variation(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
     References:
       Tsybakov, *Introduction to Nonparametric Estimation* (2009), sec. 2.4.
     """
-    p, q, axis, ok = _prepare(p, q, axis)
-    value = 0.5 * jnp.sum(jnp.abs(p - q), axis=axis)
-    value = jnp.where(value > 1, jnp.ones_like(value), value)
-    return _poison(ok, value, p, q, axis)
+    p, q, axis = _prepare(p, q, axis)
+    return _named(p, q, kind="total_variation", axis=axis)
 
 
 def _js_terms(p: jax.Array, q: jax.Array) -> jax.Array:
@@ -184,11 +200,8 @@ def js_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
       Lin, "Divergence measures based on the Shannon entropy", IEEE Trans.
       Inf. Theory 37 (1991).
     """
-    p, q, axis, ok = _prepare(p, q, axis)
-    value = jnp.sum(_js_terms(p, q), axis=axis)
-    log2 = jnp.log(jnp.asarray(2.0, value.dtype))
-    value = jnp.where(value > log2, log2, _clip_nonneg(value))
-    return _poison(ok, value, p, q, axis)
+    p, q, axis = _prepare(p, q, axis)
+    return _named(p, q, kind="js", axis=axis)
 
 
 @jax.custom_jvp
@@ -225,7 +238,7 @@ _NAMED_TERMS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
 }
 
 # Upper ends of the range of each named divergence (used to clip rounding).
-_UPPER = {"total_variation": 1.0, "js": float(jnp.log(2.0)), "squared_hellinger": 2.0}
+_UPPER = {"total_variation": 1.0, "js": 0.6931471805599453, "squared_hellinger": 2.0}
 
 
 def _callable_terms(f: Callable, p: jax.Array, q: jax.Array, slope_at_infinity) -> jax.Array:
@@ -308,21 +321,15 @@ def f_divergence(
         v.check_choice("f", f, F_DIVERGENCES)
     elif not callable(f):
         raise v.fail("f", f"must be a name ({', '.join(F_DIVERGENCES)}) or a callable generator; got {f!r}")
-    p, q, axis, ok = _prepare(p, q, axis)
+    p, q, axis = _prepare(p, q, axis)
     if isinstance(f, str):
-        terms = _NAMED_TERMS[f](p, q)
-    else:
-        try:
-            f_one = f(jnp.ones((), p.dtype))
-        except Exception as e:  # noqa: BLE001 - report any failure of the user's f
-            raise v.fail("f", f"could not be evaluated at t = 1: {e}") from e
-        if jnp.ndim(f_one) != 0:
-            raise v.fail("f", f"must map a scalar to a scalar; f(1) has shape {jnp.shape(f_one)}")
-        if v.is_concrete(f_one) and not abs(float(f_one)) <= 1e-6:
-            raise v.fail("f", f"must satisfy f(1) = 0; got f(1) = {float(f_one)}")
-        terms = _callable_terms(f, p, q, slope_at_infinity)
-    value = _clip_nonneg(jnp.sum(terms, axis=axis))
-    if isinstance(f, str) and f in _UPPER:
-        upper = jnp.asarray(_UPPER[f], value.dtype)
-        value = jnp.where(value > upper, upper, value)
-    return _poison(ok, value, p, q, axis)
+        return _named(p, q, kind=f, axis=axis)
+    try:
+        f_one = f(jnp.ones((), p.dtype))
+    except Exception as e:  # noqa: BLE001 - report any failure of the user's f
+        raise v.fail("f", f"could not be evaluated at t = 1: {e}") from e
+    if jnp.ndim(f_one) != 0:
+        raise v.fail("f", f"must map a scalar to a scalar; f(1) has shape {jnp.shape(f_one)}")
+    if v.is_concrete(f_one) and not abs(float(f_one)) <= 1e-6:
+        raise v.fail("f", f"must satisfy f(1) = 0; got f(1) = {float(f_one)}")
+    return _reduce(_callable_terms(f, p, q, slope_at_infinity), p, q, axis, None)

@@ -8,19 +8,18 @@ For a convex generator :math:`f` with convex conjugate
 
 with equality at :math:`T = f'(p/q)`. A critic outputs an unconstrained
 value :math:`V(x)`, and an output activation :math:`g_f` maps it into the
-domain of :math:`f^*`: :math:`T = g_f(V)`. The table (Nowozin et al.,
+domain of :math:`f^*`: :math:`T = g_f(V)`. The pairs (Nowozin et al.,
 Table 2; "js" rescaled, see below):
 
-===================== ======================== ========================= ==============================
-``divergence``        :math:`g_f(v)`           :math:`f^*(t)`            :math:`f^*(g_f(v))` (computed)
-===================== ======================== ========================= ==============================
-``"kl"``              :math:`v`                :math:`e^{t-1}`           :math:`e^{v-1}`
-``"reverse_kl"``      :math:`-e^{-v}`          :math:`-1-\log(-t)`       :math:`v - 1`
-``"pearson_chi2"``    :math:`v`                :math:`t^2/4 + t`         :math:`v^2/4 + v`
-``"squared_hellinger"`` :math:`1-e^{-v}`       :math:`t/(1-t)`           :math:`e^{v} - 1`
-``"js"``              :math:`\tfrac12(\log 2 - \operatorname{sp}(-v))` :math:`-\tfrac12\log(2-e^{2t})` :math:`\tfrac12(\operatorname{sp}(v) - \log 2)`
-``"gan"``             :math:`-\operatorname{sp}(-v)` :math:`-\log(1-e^{t})` :math:`\operatorname{sp}(v)`
-===================== ======================== ========================= ==============================
+* ``"kl"``: :math:`g_f(v) = v`, :math:`f^*(t) = e^{t-1}`, :math:`f^*(g_f(v)) = e^{v-1}`;
+* ``"reverse_kl"``: :math:`g_f(v) = -e^{-v}`, :math:`f^*(t) = -1-\log(-t)`, :math:`f^*(g_f(v)) = v - 1`;
+* ``"pearson_chi2"``: :math:`g_f(v) = v`, :math:`f^*(t) = t^2/4 + t`, :math:`f^*(g_f(v)) = v^2/4 + v`;
+* ``"squared_hellinger"``: :math:`g_f(v) = 1-e^{-v}`, :math:`f^*(t) = t/(1-t)`,
+  :math:`f^*(g_f(v)) = e^{v} - 1`;
+* ``"js"``: :math:`g_f(v) = \tfrac12(\log 2 - \operatorname{sp}(-v))`,
+  :math:`f^*(t) = -\tfrac12\log(2-e^{2t})`, :math:`f^*(g_f(v)) = \tfrac12(\operatorname{sp}(v) - \log 2)`;
+* ``"gan"``: :math:`g_f(v) = -\operatorname{sp}(-v)`, :math:`f^*(t) = -\log(1-e^{t})`,
+  :math:`f^*(g_f(v)) = \operatorname{sp}(v)`.
 
 (sp = softplus.) The divergences match :func:`divergences.f_divergence` of
 the same name: "squared_hellinger" has no factor 1/2, and "js" is the
@@ -114,7 +113,7 @@ def _check_divergence(divergence: str) -> str:
 def fgan_activation(x: ArrayLike, divergence: str) -> jax.Array:
     r"""The f-GAN output activation :math:`g_f`, mapping critic outputs into the domain of :math:`f^*`.
 
-    See the module table. A train step that needs the variational function
+    See the module docstring for the formulas. A train step that needs the variational function
     :math:`T(x) = g_f(V(x))` itself (to plot it, or to estimate the density
     ratio through :math:`p/q = (f')^{-1}(T)`) uses this.
 
@@ -163,7 +162,7 @@ def fgan_conjugate_activation(x: ArrayLike, divergence: str) -> jax.Array:
     r""":math:`f^*(g_f(x))`, the fake-sample term of the f-GAN bound, in a stable closed form.
 
     Equal to ``fgan_conjugate(fgan_activation(x, d), d)`` (see the module
-    table for the closed forms), but finite with finite gradients for every
+    docstring for the closed forms), but finite with finite gradients for every
     finite ``x``, where the composition rounds to the edge of the conjugate's
     domain for large ``x``.
 
@@ -201,7 +200,7 @@ def fgan_objective(t_real: ArrayLike, t_fake: ArrayLike, divergence: str) -> jax
         trailing axes.
       divergence: one of ``"kl"`` (KL(P||Q)), ``"reverse_kl"`` (KL(Q||P)),
         ``"pearson_chi2"``, ``"squared_hellinger"``, ``"js"``, ``"gan"``; see
-        the module table for the activations and conjugates.
+        the module docstring for the activations and conjugates.
 
     Returns:
       Scalar estimate of the lower bound, in nats where logs appear.

@@ -354,7 +354,9 @@ def _newton(gram: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, max_ite
     def body(state):
         lam, it, _, val = state
         d, dec = newton_step(lam)
-        to_bound = jnp.where(d > 0, (1 - lam) / jnp.where(d > 0, d, 1), jnp.where(d < 0, -lam / jnp.where(d < 0, d, -1), jnp.inf))
+        # Largest step before some lambda leaves (0, 1): (1 - lam)/d where d > 0, -lam/d where d < 0.
+        room = jnp.where(d > 0, 1 - lam, lam)
+        to_bound = jnp.where(d != 0, room / jnp.where(d != 0, jnp.abs(d), 1), jnp.inf)
         t0 = jnp.minimum(1.0, 0.99 * jnp.min(to_bound)).astype(dtype)
         slack = 10 * eps * jnp.maximum(1, jnp.abs(val))  # rounding of D near the optimum
 

@@ -326,7 +326,8 @@ def _kernel_sum(gram: Kernel, a: jax.Array, b: jax.Array, block_size: int | None
         keep = (r < n)[:, None]
         if exclude_diagonal:
             keep = keep & (r[:, None] != cols[None, :])
-        return jnp.sum(jnp.where(keep, k, 0))
+        # Row sums first, then their total: shorter float32 accumulations.
+        return jnp.sum(jnp.sum(jnp.where(keep, k, 0), axis=1))
 
     # checkpoint: the backward pass recomputes each block's Gram matrix
     # instead of storing all of them, keeping memory O(block_size * m).
@@ -428,10 +429,11 @@ def mmd(
             kxx = kxx + jnp.sum(gram.diagonal(x))
             kyy = kyy + jnp.sum(gram.diagonal(y))
         kxy = _kernel_sum(gram, x, y, block_size, False)
+        # Python floats: n * (n - 1) overflows int32 from n = 46,341 on.
         if unbiased:
-            value = kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2 * kxy / (n * m)
+            value = kxx / float(n * (n - 1)) + kyy / float(m * (m - 1)) - 2 * kxy / float(n * m)
         else:
-            value = kxx / (n * n) + kyy / (m * m) - 2 * kxy / (n * m)
+            value = kxx / float(n * n) + kyy / float(m * m) - 2 * kxy / float(n * m)
     if v.is_concrete(value):
         return value
     ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))

@@ -26,7 +26,6 @@ reuses the compiled program. The functions are ``jit``- and ``vmap``-compatible
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -214,6 +213,7 @@ def estimate_wasserstein_dual(
 
     Returns:
       Scalar estimate of W1 (in the units of the data), float32 at least.
+      Under ``jit``, NaN or infinite samples give NaN (an eager call raises).
 
     Example:
       >>> import jax, divergences as dv
@@ -283,7 +283,8 @@ def estimate_f_divergence(
         as in :func:`estimate_wasserstein_dual`.
 
     Returns:
-      Scalar estimate, in nats.
+      Scalar estimate, in nats. Under ``jit``, NaN or infinite samples give
+      NaN (an eager call raises).
 
     Example:
       >>> import jax, divergences as dv

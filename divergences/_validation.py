@@ -259,6 +259,11 @@ def require(name: str, ok: Any, problem: str) -> jax.Array:
       ``all(ok)`` as a boolean scalar, for callers that poison their output
       with NaN when the check fails under a transformation.
     """
+    if isinstance(ok, (np.ndarray, np.bool_, bool)):
+        ok_all = bool(np.all(ok))
+        if not ok_all:
+            raise fail(name, problem)
+        return jnp.asarray(True)
     ok_all = jnp.all(jnp.asarray(ok))
     if is_concrete(ok_all):
         if not bool(ok_all):
@@ -268,9 +273,17 @@ def require(name: str, ok: Any, problem: str) -> jax.Array:
     return ok_all
 
 
+def _namespace(x: Any):
+    """numpy for concrete arrays (fast eager checks, no device dispatch), jnp for tracers."""
+    return np if is_concrete(x) else jnp
+
+
 def check_finite(name: str, x: jax.Array) -> jax.Array:
     """Value check: no NaN or infinity in ``x``. Returns the all-finite flag."""
-    return require(name, jnp.isfinite(x), "contains NaN or infinite values")
+    xp = _namespace(x)
+    if xp is np:
+        x = np.asarray(x)
+    return require(name, xp.isfinite(x), "contains NaN or infinite values")
 
 
 def _sum_tolerance(dtype: Any, n: int) -> float:
@@ -289,14 +302,17 @@ def check_probabilities(name: str, p: jax.Array, *, axis: int) -> jax.Array:
     Returns:
       A boolean scalar, True when all checks hold (for NaN-poisoning under jit).
     """
-    ok = require(name, ~jnp.isnan(p), "contains NaN")
-    ok &= require(name, jnp.isfinite(p), "contains infinite values")
+    xp = _namespace(p)
+    if xp is np:
+        p = np.asarray(p)
+    ok = require(name, ~xp.isnan(p), "contains NaN")
+    ok &= require(name, xp.isfinite(p), "contains infinite values")
     ok &= require(name, p >= 0, "has negative entries; probabilities must be >= 0")
     tol = _sum_tolerance(p.dtype, p.shape[axis])
-    total = jnp.sum(p, axis=axis)
+    total = xp.sum(p, axis=axis)
     ok &= require(
         name,
-        jnp.abs(total - 1) <= tol,
+        xp.abs(total - 1) <= tol,
         f"does not sum to 1 along axis {axis} (tolerance {tol:.1e}); normalise it first",
     )
     return ok
@@ -333,8 +349,10 @@ def check_weights(name: str, w: Any, *, shape: tuple[int, ...], samples_name: st
     w = as_float_array(name, w)
     if w.shape != tuple(shape):
         raise fail(name, f"has shape {w.shape} but `{samples_name}` needs weights of shape {tuple(shape)}")
-    require(name, jnp.isfinite(w), "contains NaN or infinite values")
-    require(name, w >= 0, "has negative entries; weights must be >= 0")
+    xp = _namespace(w)
+    wx = np.asarray(w) if xp is np else w
+    require(name, xp.isfinite(wx), "contains NaN or infinite values")
+    require(name, wx >= 0, "has negative entries; weights must be >= 0")
+    require(name, xp.sum(wx, axis=-1) > 0, "sums to 0; at least one weight must be positive")
     total = jnp.sum(w, axis=-1, keepdims=True)
-    require(name, total > 0, "sums to 0; at least one weight must be positive")
     return w / total

@@ -139,3 +139,10 @@ def test_bad_mismatched_output_shapes():
 def test_bad_nan_outputs():
     with pytest.raises(ValueError, match="`t_real`"):
         dv.fgan_objective(jnp.array([jnp.nan]), jnp.zeros(3), "kl")
+
+
+def test_objective_vmaps_over_critics():
+    rng = np.random.default_rng(5)
+    r, f = rng.normal(size=(4, 9)).astype(np.float32), rng.normal(size=(4, 7)).astype(np.float32)
+    batched = jax.vmap(lambda a, b: dv.fgan_objective(a, b, "js"))(r, f)
+    np.testing.assert_allclose(batched, [dv.fgan_objective(r[i], f[i], "js") for i in range(4)], rtol=1e-6)

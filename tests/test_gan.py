@@ -314,3 +314,19 @@ def test_bad_penalty_target():
 def test_bad_clip():
     with pytest.raises(ValueError, match="`clip`"):
         dv.weight_clipping(-0.01)
+
+
+def test_losses_vmap_over_a_batch_of_problems():
+    rng = np.random.default_rng(7)
+    r, f = rng.normal(size=(3, 10)).astype(np.float32), rng.normal(size=(3, 12)).astype(np.float32)
+    batched = jax.vmap(dv.gan_discriminator_loss)(r, f)
+    np.testing.assert_allclose(batched, [dv.gan_discriminator_loss(r[i], f[i]) for i in range(3)], rtol=1e-6)
+    batched = jax.vmap(dv.wasserstein_critic_loss)(r, f)
+    np.testing.assert_allclose(batched, [dv.wasserstein_critic_loss(r[i], f[i]) for i in range(3)], rtol=1e-6)
+
+
+def test_checked_turns_nan_logits_into_an_error_under_jit():
+    safe = dv.checked(dv.gan_discriminator_loss)
+    np.testing.assert_allclose(safe(jnp.zeros(2), jnp.zeros(2)), math.log(4.0), rtol=1e-6)
+    with pytest.raises(ValueError, match="`real_logits`"):
+        safe(jnp.array([0.0, jnp.nan]), jnp.zeros(2))

@@ -54,7 +54,8 @@ def test_converges_to_gaussian_kl(d):
     # 0.026 at 3200; 5-D 0.22, 0.15, 0.11 (bias-dominated). Require a clear
     # decrease and a small final error (KL = 0.159 in 1-D, 0.795 in 5-D).
     large_n = 3200 if d == 1 else 1600
-    small, large = _rmse(d, 200, 8), _rmse(d, large_n, 8)
+    seeds = 8 if d == 1 else 4  # 5-D: the error is mostly bias, 4 seeds suffice
+    small, large = _rmse(d, 200, seeds), _rmse(d, large_n, seeds)
     assert large < 0.75 * small
     assert large < (0.05 if d == 1 else 0.18)
 

