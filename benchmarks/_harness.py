@@ -205,7 +205,22 @@ def xla_memory(thunk: Callable[[], Any]) -> int | None:
         return None
     if not closed.jaxpr.eqns:
         return None
+    # Keep the outputs of every top-level call alive: a thunk that returns
+    # only part of a result (a step counter of a new train state) would
+    # otherwise let XLA delete the work it stands for, which the real call
+    # does materialise.
     jaxpr = closed.jaxpr
+    seen = {id(v) for v in jaxpr.outvars}
+    extra = []
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            if id(var) not in seen and type(var).__name__ != "DropVar":
+                seen.add(id(var))
+                extra.append(var)
+    try:
+        jaxpr = jaxpr.replace(outvars=list(jaxpr.outvars) + extra)
+    except Exception:
+        jaxpr = closed.jaxpr
     try:
         fn = jax.jit(lambda consts: jax.core.eval_jaxpr(jaxpr, consts))
         stats = fn.lower(list(closed.consts)).compile().memory_analysis()
