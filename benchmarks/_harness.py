@@ -47,7 +47,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Case", "Skipped", "main", "fit_exponent", "block"]
+__all__ = ["Case", "Skipped", "optional_peer", "main", "fit_exponent", "block", "xla_memory"]
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
@@ -67,6 +67,10 @@ class Case:
         ``ImportError`` is reported as "not installed".
       n: the size used for the scaling fit (``None``: not part of a fit).
       note: shown beside the case in the table.
+      timed: ``False`` for a size too slow to time on the machine at hand:
+        our code is compiled and its XLA memory reported, nothing is run, and
+        the table says "not timed" (an extension; the fields above are the
+        interface every case module uses).
     """
 
     name: str
@@ -75,6 +79,7 @@ class Case:
     peers: dict[str, Callable[[], Any] | Skipped]
     n: int | None = None
     note: str = ""
+    timed: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +87,24 @@ class Skipped:
     """A peer that a case does not run, with the reason (e.g. "needs 80 GB")."""
 
     reason: str
+
+
+def optional_peer(build: Callable[[], Callable[[], Any]]) -> Callable[[], Any]:
+    """Build a peer's thunk now (imports, jit); an ``ImportError`` becomes "not installed".
+
+    ``build`` imports the peer's package and returns the thunk. When the
+    import fails, the returned thunk re-raises the ``ImportError`` when
+    called, which the harness reports as "not installed".
+    """
+    try:
+        return build()
+    except ImportError as exc:
+        error = exc
+
+        def missing() -> Any:
+            raise error
+
+        return missing
 
 
 # --------------------------------------------------------------------------
@@ -101,6 +124,12 @@ def block(out: Any) -> Any:
 
             torch.cuda.synchronize()
     return out
+
+
+def _has_jax_array(out: Any) -> bool:
+    import jax
+
+    return any(isinstance(leaf, jax.Array) for leaf in jax.tree_util.tree_leaves(out))
 
 
 def _timed(thunk: Callable[[], Any]) -> float:
@@ -176,7 +205,22 @@ def xla_memory(thunk: Callable[[], Any]) -> int | None:
         return None
     if not closed.jaxpr.eqns:
         return None
+    # Keep the outputs of every top-level call alive: a thunk that returns
+    # only part of a result (a step counter of a new train state) would
+    # otherwise let XLA delete the work it stands for, which the real call
+    # does materialise.
     jaxpr = closed.jaxpr
+    seen = {id(v) for v in jaxpr.outvars}
+    extra = []
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            if id(var) not in seen and type(var).__name__ != "DropVar":
+                seen.add(id(var))
+                extra.append(var)
+    try:
+        jaxpr = jaxpr.replace(outvars=list(jaxpr.outvars) + extra)
+    except Exception:
+        jaxpr = closed.jaxpr
     try:
         fn = jax.jit(lambda consts: jax.core.eval_jaxpr(jaxpr, consts))
         stats = fn.lower(list(closed.consts)).compile().memory_analysis()
@@ -210,6 +254,7 @@ class _Impl:
     rss_bytes: int | None = None
     xla_bytes: int | None = None
     status: str = "ok"
+    single_call: bool = False
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -226,6 +271,8 @@ def measure(
     max_repeats: int = 50,
     target_s: float = 2.0,
     memory: bool = True,
+    peer_limit_s: float | None = None,
+    slow_peer_s: float | None = None,
 ) -> dict[str, _Impl]:
     """Time several implementations of the same work, interleaved.
 
@@ -233,19 +280,36 @@ def measure(
     measure its memory and calibrate, then ``rounds - 1`` times in
     round-robin order, where ``rounds`` is chosen so that the case takes
     about ``target_s`` and lies in ``[min_repeats, max_repeats]``. A failing
-    implementation is marked and dropped; the others go on.
+    implementation is marked and dropped; the others go on. With
+    ``peer_limit_s`` (smoke runs), a peer whose second call (after the
+    warm-up) takes longer is skipped, with its time in the reason. ``memory=False`` leaves out XLA's
+    memory analysis (a second compilation of each JAX implementation).
+    With ``slow_peer_s``, a peer whose warm-up call takes longer than that is
+    not called again: that one call is its time (``repeats = 1``, said in
+    the table), so that one slow peer cannot take a full run's budget.
     """
     runs = {label: _Impl(label, thunk) for label, thunk in impls.items()}
     for impl in runs.values():
         try:
-            impl.first_call_s = _timed(impl.thunk)
-            if memory:
+            start = time.perf_counter()
+            out = block(impl.thunk())
+            impl.first_call_s = time.perf_counter() - start
+            if slow_peer_s is not None and impl.label != "ours" and impl.first_call_s > slow_peer_s:
+                impl.times.append(impl.first_call_s)
+                impl.single_call = True
+                continue
+            # Only code that returns JAX arrays is traced for XLA's figure:
+            # tracing numpy code would just run it once more.
+            if memory and _has_jax_array(out):
                 impl.xla_bytes = xla_memory(impl.thunk)
+            del out
             seconds, impl.rss_bytes = _rss_peak(impl.thunk)
             impl.times.append(seconds)
+            if peer_limit_s is not None and impl.label != "ours" and seconds > peer_limit_s:
+                impl.status = f"skipped: slower than {peer_limit_s:g} s a call in a --quick run ({seconds:.1f} s)"
         except Exception as exc:  # a broken peer must not stop the run
             impl.status = _describe_error(exc)
-    alive = [impl for impl in runs.values() if impl.status == "ok"]
+    alive = [impl for impl in runs.values() if impl.status == "ok" and not impl.single_call]
     per_round = sum(impl.times[0] for impl in alive)
     rounds = min_repeats if per_round <= 0 else int(target_s / per_round)
     rounds = max(min_repeats, min(max_repeats, rounds))
@@ -276,11 +340,46 @@ def _summary(impl: _Impl) -> dict[str, Any]:
         "rss_bytes": impl.rss_bytes,
         "peak_bytes": impl.xla_bytes if impl.xla_bytes is not None else impl.rss_bytes,
         "peak_method": "xla" if impl.xla_bytes is not None else ("rss" if impl.rss_bytes is not None else None),
+        "single_call": impl.single_call,
     }
 
 
-def run_case(case: Case, *, min_repeats: int, max_repeats: int, target_s: float) -> dict[str, Any]:
+def _memory_only(case: Case) -> dict[str, Any]:
+    import jax
+
+    try:
+        jax.make_jaxpr(case.ours)()  # to report why, if it cannot be traced
+        xla_bytes = xla_memory(case.ours)
+    except Exception as exc:
+        return {"status": _describe_error(exc)}
+    if xla_bytes is None:
+        return {"status": "error: memory-only case whose code JAX cannot trace"}
+    return {"status": "not timed", "xla_bytes": xla_bytes, "peak_bytes": xla_bytes, "peak_method": "xla"}
+
+
+def run_case(
+    case: Case,
+    *,
+    min_repeats: int,
+    max_repeats: int,
+    target_s: float,
+    memory: bool = True,
+    peer_limit_s: float | None = None,
+    slow_peer_s: float | None = None,
+) -> dict[str, Any]:
     """Measure one case: our code and every peer that runs."""
+    if not case.timed:
+        return {
+            "name": case.name,
+            "sizes": case.sizes,
+            "n": case.n,
+            "note": case.note,
+            "ours": _memory_only(case),
+            "peers": {
+                label: {"status": f"skipped: {peer.reason}" if isinstance(peer, Skipped) else "not timed"}
+                for label, peer in case.peers.items()
+            },
+        }
     thunks: dict[str, Callable[[], Any]] = {"ours": case.ours}
     peers: dict[str, dict[str, Any]] = {}
     for label, peer in case.peers.items():
@@ -291,7 +390,15 @@ def run_case(case: Case, *, min_repeats: int, max_repeats: int, target_s: float)
         else:
             thunks[f"peer:{label}"] = peer
     device_peak_before = _device_memory_peak()
-    runs = measure(thunks, min_repeats=min_repeats, max_repeats=max_repeats, target_s=target_s)
+    runs = measure(
+        thunks,
+        min_repeats=min_repeats,
+        max_repeats=max_repeats,
+        target_s=target_s,
+        memory=memory,
+        peer_limit_s=peer_limit_s,
+        slow_peer_s=slow_peer_s,
+    )
     ours = _summary(runs.pop("ours"))
     device_peak_after = _device_memory_peak()
     if device_peak_after is not None:
@@ -413,6 +520,10 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Device: {meta['device']['description']}. Date: {meta['date']}. "
         f"Command: `{meta['command']}`.",
+    ]
+    for update in meta.get("updated", []):
+        lines.append(f"Updated {update['date']} by `{update['command']}`.")
+    lines += [
         "",
         "| case | sizes | ours | compile | ours peak mem | peer | peer time | peer peak mem | ours vs peer |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -420,20 +531,23 @@ def to_markdown(report: dict[str, Any]) -> str:
     for result in report["results"]:
         ours = result["ours"]
         if ours["status"] == "ok":
-            ours_cells = [
-                _fmt_time(ours["median_s"]),
-                _fmt_time(ours["compile_s"]),
-                _fmt_bytes(ours["peak_bytes"], ours["peak_method"]),
-            ]
+            memory = _fmt_bytes(ours["peak_bytes"], ours["peak_method"])
+            if ours["peak_method"] == "xla" and ours.get("rss_bytes") is not None:
+                memory += f"; {_fmt_bytes(ours['rss_bytes'], 'rss')}"
+            ours_cells = [_fmt_time(ours["median_s"]), _fmt_time(ours["compile_s"]), memory]
+        elif ours["status"] == "not timed":
+            ours_cells = ["not timed", "-", _fmt_bytes(ours["peak_bytes"], "xla")]
         else:
             ours_cells = [ours["status"], "-", "-"]
         sizes = result["sizes"] + (f" ({result['note']})" if result["note"] else "")
         peers = result["peers"] or {"(none)": {"status": "-"}}
-        for label, peer in peers.items():
+        for row, (label, peer) in enumerate(peers.items()):
+            if row == 1:  # one case, several peers: our cells once
+                ours_cells = ["", "", ""]
             if peer.get("status") == "ok":
                 peer_cells = [
                     label,
-                    _fmt_time(peer["median_s"]),
+                    _fmt_time(peer["median_s"]) + (" (1 call)" if peer.get("single_call") else ""),
                     _fmt_bytes(peer["peak_bytes"], peer["peak_method"]),
                     _fmt_speedup(peer),
                 ]
@@ -458,9 +572,11 @@ def to_markdown(report: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        "Times are medians of >= 5 interleaved calls after a warm-up call; compile = first call - median."
+        "Times are medians of >= 5 interleaved calls after a warm-up call; compile = first call - median;"
+        " (1 call): a peer slower than --slow-peer seconds, timed by its first call alone."
         " Peak memory: XLA buffer assignment (temporaries + outputs) for JAX code;"
-        " (RSS) = rise of the process's resident-set high-water mark during one call (a lower bound).",
+        " (RSS) = rise of the process's resident-set high-water mark during one call, a lower bound"
+        " (for our code it also covers host-side work such as the NumPy sort that runs on CPU).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -551,7 +667,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--repeats", type=int, default=5, help="minimum timed calls per implementation (>= 5)")
     parser.add_argument("--target-seconds", type=float, default=None, help="time to spend per case (sets the repeats)")
+    parser.add_argument(
+        "--slow-peer",
+        type=float,
+        default=30.0,
+        help="a peer whose warm-up call takes longer than this (s) is timed by that one call (0: always repeat)",
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: replace those cases in the existing <platform>.json/.md of --out instead of "
+        "writing a separate file",
+    )
     return parser
 
 
@@ -571,6 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = _describe_device()
     target_s = args.target_seconds if args.target_seconds is not None else (0.05 if args.quick else 2.0)
     max_repeats = args.repeats if args.quick else max(args.repeats, 50)
+    partial = pathlib.Path(args.out) / f".partial-{os.getpid()}.json"
     for module_name in case_modules():
         try:
             module = importlib.import_module(module_name)
@@ -587,12 +716,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{case.name:24s} {case.sizes}")
                 continue
             t0 = time.perf_counter()
-            result = run_case(case, min_repeats=args.repeats, max_repeats=max_repeats, target_s=target_s)
+            result = run_case(
+                case,
+                min_repeats=args.repeats,
+                max_repeats=max_repeats,
+                target_s=target_s,
+                # A smoke run checks the plumbing: no second compilation for
+                # XLA's memory figure, and no waiting on slow peers.
+                memory=not args.quick,
+                peer_limit_s=0.5 if args.quick else None,
+                slow_peer_s=None if args.quick or args.slow_peer <= 0 else args.slow_peer,
+            )
             result["module"] = module_name
             results.append(result)
-            if result["ours"]["status"] != "ok":
+            if result["ours"]["status"] not in ("ok", "not timed"):
                 failures += 1
             print(_progress_line(result, time.perf_counter() - t0), flush=True)
+            # Results so far, in case a long run is interrupted (removed at the end).
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(results, default=_json_default))
         del cases
     if args.list:
         return 0
@@ -621,12 +763,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem = device["platform"]
     if args.quick:
         stem += "-quick"
-    if args.only:
+    if args.only and args.update and (out / f"{stem}.json").exists():
+        report = _updated(json.loads((out / f"{stem}.json").read_text()), report, args.only)
+    elif args.only:
         stem += "-only-" + "-".join(re.sub(r"[^A-Za-z0-9_]+", "_", p) for p in args.only)
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     (out / f"{stem}.md").write_text(to_markdown(report))
+    partial.unlink(missing_ok=True)
     print(f"[benchmarks] wrote {out / stem}.json and .md in {report['meta']['total_s']:.0f} s", flush=True)
     return 1 if failures else 0
+
+
+def _updated(old: dict[str, Any], new: dict[str, Any], patterns: Sequence[str]) -> dict[str, Any]:
+    """``old`` with the cases matching ``patterns`` replaced by those of ``new``."""
+    kept = [r for r in old["results"] if not _matches(r["name"], patterns)]
+    results = kept + new["results"]
+    meta = dict(old["meta"])
+    meta["updated"] = meta.get("updated", []) + [{"date": new["meta"]["date"], "command": new["meta"]["command"]}]
+    return {"meta": meta, "results": results, "scaling": scaling(results)}
 
 
 def _json_default(value: Any) -> Any:
@@ -638,7 +792,10 @@ def _json_default(value: Any) -> Any:
 
 def _progress_line(result: dict[str, Any], seconds: float) -> str:
     ours = result["ours"]
-    parts = [f"{result['name']:20s} {result['sizes']:34s} ours {_fmt_time(ours.get('median_s')) if ours['status'] == 'ok' else ours['status']}"]
+    shown = _fmt_time(ours.get("median_s")) if ours["status"] == "ok" else ours["status"]
+    if ours.get("peak_bytes") is not None:
+        shown += f" [{_fmt_bytes(ours['peak_bytes'], ours['peak_method'])}]"
+    parts = [f"{result['name']:20s} {result['sizes']:34s} ours {shown}"]
     for label, peer in result["peers"].items():
         if peer.get("status") == "ok":
             parts.append(f"{label} {_fmt_time(peer['median_s'])} ({peer['speedup']:.2f}x)" if "speedup" in peer else label)
