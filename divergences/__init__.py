@@ -18,6 +18,18 @@ from divergences._discrete import total_variation as total_variation
 # Sample-based estimators.
 
 # GAN objectives and variational (dual) estimators.
+from divergences._gan import gan_discriminator_loss as gan_discriminator_loss
+from divergences._gan import gan_generator_loss as gan_generator_loss
+from divergences._gan import optimal_discriminator as optimal_discriminator
+from divergences._gan import wasserstein_critic_loss as wasserstein_critic_loss
+from divergences._gan import wasserstein_generator_loss as wasserstein_generator_loss
+from divergences._gan import gradient_penalty as gradient_penalty
+from divergences._gan import weight_clipping as weight_clipping
+from divergences._fgan import FGAN_DIVERGENCES as FGAN_DIVERGENCES
+from divergences._fgan import fgan_activation as fgan_activation
+from divergences._fgan import fgan_conjugate as fgan_conjugate
+from divergences._fgan import fgan_conjugate_activation as fgan_conjugate_activation
+from divergences._fgan import fgan_objective as fgan_objective
 
 # Two-sample tests and uncertainty.
 

@@ -1,0 +1,225 @@
+r"""The f-GAN variational lower bound on f-divergences (Nowozin et al. 2016).
+
+For a convex generator :math:`f` with convex conjugate
+:math:`f^*(t) = \sup_u \{ut - f(u)\}`, every function :math:`T` gives
+
+.. math::
+    D_f(P \,\|\, Q) \ \ge\ \mathbb{E}_P[T(x)] - \mathbb{E}_Q[f^*(T(x))],
+
+with equality at :math:`T = f'(p/q)`. A critic outputs an unconstrained
+value :math:`V(x)`, and an output activation :math:`g_f` maps it into the
+domain of :math:`f^*`: :math:`T = g_f(V)`. The table (Nowozin et al.,
+Table 2; "js" rescaled, see below):
+
+===================== ======================== ========================= ==============================
+``divergence``        :math:`g_f(v)`           :math:`f^*(t)`            :math:`f^*(g_f(v))` (computed)
+===================== ======================== ========================= ==============================
+``"kl"``              :math:`v`                :math:`e^{t-1}`           :math:`e^{v-1}`
+``"reverse_kl"``      :math:`-e^{-v}`          :math:`-1-\log(-t)`       :math:`v - 1`
+``"pearson_chi2"``    :math:`v`                :math:`t^2/4 + t`         :math:`v^2/4 + v`
+``"squared_hellinger"`` :math:`1-e^{-v}`       :math:`t/(1-t)`           :math:`e^{v} - 1`
+``"js"``              :math:`\tfrac12(\log 2 - \operatorname{sp}(-v))` :math:`-\tfrac12\log(2-e^{2t})` :math:`\tfrac12(\operatorname{sp}(v) - \log 2)`
+``"gan"``             :math:`-\operatorname{sp}(-v)` :math:`-\log(1-e^{t})` :math:`\operatorname{sp}(v)`
+===================== ======================== ========================= ==============================
+
+(sp = softplus.) The divergences match :func:`divergences.f_divergence` of
+the same name: "squared_hellinger" has no factor 1/2, and "js" is the
+Jensen-Shannon divergence in ``[0, log 2]``, half of the "JS" row of Nowozin
+et al., whose generator :math:`u\log u - (1+u)\log\frac{1+u}2` gives
+:math:`2\,\mathrm{JS}`; halving :math:`f` halves the activation and gives the
+conjugate :math:`\tfrac12 f_N^*(2t)`. "gan" is the GAN's generator
+:math:`u \log u - (u+1)\log(u+1)`, whose divergence is
+:math:`2\,\mathrm{JS} - \log 4` (it is not 0 at P = Q, so it has no entry in
+``f_divergence``), and whose bound is minus :func:`gan_discriminator_loss`.
+
+Composite terms :math:`f^*(g_f(v))` are computed in closed form (softplus,
+``expm1``), so they are finite and have finite gradients for every finite
+``v``; only "kl" and "squared_hellinger" grow exponentially with ``v``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from divergences import _validation as v
+from divergences._gan import _paired_outputs
+
+__all__ = [
+    "FGAN_DIVERGENCES",
+    "fgan_activation",
+    "fgan_conjugate",
+    "fgan_conjugate_activation",
+    "fgan_objective",
+]
+
+FGAN_DIVERGENCES = ("kl", "reverse_kl", "pearson_chi2", "squared_hellinger", "js", "gan")
+
+_LOG2 = math.log(2.0)
+
+
+def _activation(x: jax.Array, divergence: str) -> jax.Array:
+    if divergence in ("kl", "pearson_chi2"):
+        return x
+    if divergence == "reverse_kl":
+        return -jnp.exp(-x)
+    if divergence == "squared_hellinger":
+        return -jnp.expm1(-x)
+    if divergence == "js":
+        return 0.5 * (_LOG2 - jax.nn.softplus(-x))
+    return -jax.nn.softplus(-x)  # gan
+
+
+def _conjugate_activation(x: jax.Array, divergence: str) -> jax.Array:
+    if divergence == "kl":
+        return jnp.exp(x - 1)
+    if divergence == "reverse_kl":
+        return x - 1
+    if divergence == "pearson_chi2":
+        return 0.25 * x**2 + x
+    if divergence == "squared_hellinger":
+        return jnp.expm1(x)
+    if divergence == "js":
+        return 0.5 * (jax.nn.softplus(x) - _LOG2)
+    return jax.nn.softplus(x)  # gan
+
+
+def _conjugate(t: jax.Array, divergence: str) -> jax.Array:
+    inf = jnp.asarray(jnp.inf, t.dtype)
+    if divergence == "kl":
+        return jnp.exp(t - 1)
+    if divergence == "pearson_chi2":
+        return 0.25 * t**2 + t
+    if divergence == "reverse_kl":
+        ok = t < 0
+        return jnp.where(ok, -1 - jnp.log(jnp.where(ok, -t, 1)), inf)
+    if divergence == "squared_hellinger":
+        ok = t < 1
+        return jnp.where(ok, t / jnp.where(ok, 1 - t, 1), inf)
+    if divergence == "js":
+        ok = t < 0.5 * _LOG2
+        safe = jnp.where(ok, t, 0)
+        return jnp.where(ok, -0.5 * jnp.log(2 - jnp.exp(2 * safe)), inf)
+    ok = t < 0  # gan
+    return jnp.where(ok, -jnp.log(-jnp.expm1(jnp.where(ok, t, -1))), inf)
+
+
+def _check_divergence(divergence: str) -> str:
+    return v.check_choice("divergence", divergence, FGAN_DIVERGENCES)
+
+
+def fgan_activation(x: ArrayLike, divergence: str) -> jax.Array:
+    r"""The f-GAN output activation :math:`g_f`, mapping critic outputs into the domain of :math:`f^*`.
+
+    See the module table. A train step that needs the variational function
+    :math:`T(x) = g_f(V(x))` itself (to plot it, or to estimate the density
+    ratio through :math:`p/q = (f')^{-1}(T)`) uses this.
+
+    Args:
+      x: raw critic outputs :math:`V(x)`, any shape.
+      divergence: one of ``FGAN_DIVERGENCES``.
+
+    Returns:
+      :math:`g_f(x)`, elementwise, the shape of ``x``.
+
+    Example:
+      >>> import divergences as dv
+      >>> round(float(dv.fgan_activation(0.0, "gan")), 4)  # log sigmoid(0)
+      -0.6931
+    """
+    _check_divergence(divergence)
+    return _activation(v.as_float_array("x", x), divergence)
+
+
+def fgan_conjugate(t: ArrayLike, divergence: str) -> jax.Array:
+    r"""The convex conjugate :math:`f^*(t)` of the f-divergence's generator.
+
+    Returns ``+inf`` outside the effective domain of :math:`f^*` (``t >= 0``
+    for "reverse_kl" and "gan", ``t >= 1`` for "squared_hellinger",
+    ``t >= log(2)/2`` for "js"), which is the conjugate's value there. For
+    critic outputs prefer :func:`fgan_conjugate_activation`, the composite
+    in a stable closed form.
+
+    Args:
+      t: points, any shape.
+      divergence: one of ``FGAN_DIVERGENCES``.
+
+    Returns:
+      :math:`f^*(t)`, elementwise, the shape of ``t``.
+
+    Example:
+      >>> import divergences as dv
+      >>> float(dv.fgan_conjugate(1.0, "kl"))  # exp(t - 1)
+      1.0
+    """
+    _check_divergence(divergence)
+    return _conjugate(v.as_float_array("t", t), divergence)
+
+
+def fgan_conjugate_activation(x: ArrayLike, divergence: str) -> jax.Array:
+    r""":math:`f^*(g_f(x))`, the fake-sample term of the f-GAN bound, in a stable closed form.
+
+    Equal to ``fgan_conjugate(fgan_activation(x, d), d)`` (see the module
+    table for the closed forms), but finite with finite gradients for every
+    finite ``x``, where the composition rounds to the edge of the conjugate's
+    domain for large ``x``.
+
+    Args:
+      x: raw critic outputs :math:`V(x)`, any shape.
+      divergence: one of ``FGAN_DIVERGENCES``.
+
+    Returns:
+      Elementwise values, the shape of ``x``.
+
+    Example:
+      >>> import divergences as dv
+      >>> round(float(dv.fgan_conjugate_activation(0.0, "gan")), 4)  # softplus(0)
+      0.6931
+    """
+    _check_divergence(divergence)
+    return _conjugate_activation(v.as_float_array("x", x), divergence)
+
+
+def fgan_objective(t_real: ArrayLike, t_fake: ArrayLike, divergence: str) -> jax.Array:
+    r"""The f-GAN variational lower bound on :math:`D_f(P \| Q)` from critic outputs.
+
+    .. math::
+        F(V) = \frac1n \sum_{i} g_f(V(x_i)) - \frac1m \sum_j f^*\big(g_f(V(y_j))\big)
+        \ \le\ D_f(P \,\|\, Q), \qquad x_i \sim P,\ y_j \sim Q,
+
+    in expectation, with equality when :math:`g_f(V) = f'(p/q)`. The critic
+    **maximises** it: its loss is ``-fgan_objective(...)``; the generator
+    (producing the ``Q`` samples) minimises it. For ``"gan"`` the bound is
+    ``-gan_discriminator_loss(t_real, t_fake)`` exactly.
+
+    Args:
+      t_real: raw critic outputs :math:`V(x)` on samples of P, ``[n, ...]``.
+      t_fake: raw critic outputs on samples of Q, ``[m, ...]`` with the same
+        trailing axes.
+      divergence: one of ``"kl"`` (KL(P||Q)), ``"reverse_kl"`` (KL(Q||P)),
+        ``"pearson_chi2"``, ``"squared_hellinger"``, ``"js"``, ``"gan"``; see
+        the module table for the activations and conjugates.
+
+    Returns:
+      Scalar estimate of the lower bound, in nats where logs appear.
+
+    Example:
+      >>> import jax.numpy as jnp, divergences as dv
+      >>> # P = Q: the constant critic at f'(1) makes the bound 0
+      >>> float(dv.fgan_objective(jnp.ones(4), jnp.ones(4), "kl"))
+      0.0
+
+    References:
+      Nowozin, Cseke and Tomioka, "f-GAN: Training Generative Neural
+      Samplers using Variational Divergence Minimization", NeurIPS 2016,
+      eq. 6 and Table 2. Nguyen, Wainwright and Jordan, "Estimating
+      divergence functionals and the likelihood ratio by convex risk
+      minimization", IEEE Trans. Inf. Theory 56 (2010).
+    """
+    _check_divergence(divergence)
+    r, f = _paired_outputs("t_real", t_real, "t_fake", t_fake)
+    return jnp.mean(_activation(r, divergence)) - jnp.mean(_conjugate_activation(f, divergence))
+
