@@ -78,8 +78,8 @@ def run(cfg: Config, *, log=print) -> dict:
         data["parallel_lines"],
         _slice(w1, rows, 2 * rows),
         _slice(js, rows, 2 * rows),
-        _slice(w1, 2 * rows, 2 * rows + 1),
-        _slice(js, 2 * rows, 2 * rows + 1),
+        jax.tree.map(lambda a: a[2 * rows], w1),
+        jax.tree.map(lambda a: a[2 * rows], js),
     )
     timings["gradients"] = time.perf_counter() - t
     log("section 3 done")
