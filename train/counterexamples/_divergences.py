@@ -138,7 +138,7 @@ def estimate(problem: Problem, cfg: Config, data: Samples, w1_critics, js_critic
     est["js_fgan"] = jax.vmap(lambda r, f: dv.fgan_objective(r, f, "js"))(
         stacked_apply(cfg, js_critics, data.x_test), stacked_apply(cfg, js_critics, data.y_test)
     )
-    closed = {d: np.asarray(a, np.float64) for d, a in problem.closed(jnp.asarray(cfg.grid, jnp.float32)).items()}
+    closed = closed_columns(problem, cfg.grid)
     entry = {
         "title": problem.title,
         "param": problem.param,
@@ -160,6 +160,12 @@ def estimate(problem: Problem, cfg: Config, data: Samples, w1_critics, js_critic
         else:
             entry["estimates"][col] = record
     return entry
+
+
+def closed_columns(problem: Problem, grid) -> dict[str, np.ndarray]:
+    """The closed-form column of each divergence on ``grid`` (float64 copies of the float32 values)."""
+    out = problem.closed(jnp.asarray(grid, jnp.float32))
+    return {d: np.asarray(out[d], np.float64) for d in DIVERGENCES}
 
 
 def columns(problem: Problem) -> list[tuple[str, str, str]]:
