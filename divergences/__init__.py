@@ -16,6 +16,12 @@ from divergences._discrete import kl_divergence as kl_divergence
 from divergences._discrete import total_variation as total_variation
 
 # Sample-based estimators.
+from divergences._mmd import median_bandwidth as median_bandwidth
+from divergences._mmd import mmd as mmd
+from divergences._mmd import resolve_kernel as resolve_kernel
+from divergences._wasserstein import max_sliced_wasserstein as max_sliced_wasserstein
+from divergences._wasserstein import sliced_wasserstein as sliced_wasserstein
+from divergences._wasserstein import wasserstein_1d as wasserstein_1d
 
 # GAN objectives and variational (dual) estimators.
 from divergences._gan import gan_discriminator_loss as gan_discriminator_loss
