@@ -152,16 +152,20 @@ def test_fgan_js_critic_is_a_gan_discriminator():
 # ---------------------------------------------------------------- learned shift
 
 
-def test_learned_shift_short_run_decreases_theta_under_w1():
-    cfg = dataclasses.replace(Config(), shift_steps=40, n_critic=2, shift_batch=64, shift_seeds=2, theta_lr=0.1)
-    paths = np.asarray(_shift.learn_shift("wgan-gp", jax.random.key(0), cfg=cfg))
+# One configuration for every objective: the objective is a traced index, so they share one compile.
+SHORT = dataclasses.replace(Config(), shift_steps=40, n_critic=5, shift_batch=64, shift_seeds=2, theta_lr=0.1)
+
+
+@pytest.mark.parametrize("objective", ["wgan", "sliced"])
+def test_learned_shift_short_run_decreases_theta_under_w1(objective):
+    paths = np.asarray(_shift.learn_shift(objective, jax.random.key(0), cfg=SHORT))
     assert paths.shape == (2, 41)
-    np.testing.assert_allclose(paths[:, 0], cfg.theta0)
-    # Adam moves theta by about theta_lr per step while the critic's gradient keeps its sign:
-    # 40 steps of a cosine-decayed 0.1 move it by ~2; require at least 1, on every seed.
-    assert np.all(np.abs(paths[:, -1]) < cfg.theta0 - 1.0), paths[:, -1]
-    # and the decrease is steady, not a fluctuation: |theta| halfway is below the start too.
-    assert np.all(np.abs(paths[:, 20]) < cfg.theta0 - 0.5)
+    np.testing.assert_allclose(paths[:, 0], SHORT.theta0)
+    # Adam moves theta by about the step size while the W1 gradient keeps its sign: 40 steps of a
+    # cosine-decayed 0.1 add up to 2.0 (2.08 measured); require 1.5, on every seed, and steady progress.
+    assert np.all(np.abs(paths[:, -1]) < SHORT.theta0 - 1.5), paths[:, -1]
+    assert np.all(np.abs(paths[:, 20]) < SHORT.theta0 - 1.0), paths[:, 20]
+    assert np.all(np.diff(np.abs(paths), axis=1) <= 0.05), "|theta| should decrease along the way"
 
 
 def test_learned_shift_rejects_unknown_objective():
@@ -175,9 +179,14 @@ def test_learned_shift_rejects_unknown_objective():
 @pytest.mark.parametrize("sigma", [1.0, 0.3])
 def test_smoothed_density_integrates_to_one(sigma):
     theta = 0.7
-    f = lambda x2, x1: float(jnp.exp(_likelihood.smoothed_log_density(jnp.array([[x1, x2]]), theta, sigma))[0])  # noqa: E731
-    total, _ = integrate.dblquad(f, theta - 8 * sigma, theta + 8 * sigma, -8 * sigma, 1 + 8 * sigma, epsabs=1e-6)
-    np.testing.assert_allclose(total, 1.0, atol=1e-4)  # float32 densities, quadrature error ~1e-6
+    # Simpson's rule on a 601 x 601 grid covering 8 sigma beyond the support: error far below 1e-4.
+    x1 = np.linspace(theta - 8 * sigma, theta + 8 * sigma, 601)
+    x2 = np.linspace(-8 * sigma, 1 + 8 * sigma, 601)
+    g1, g2 = np.meshgrid(x1, x2, indexing="ij")
+    pts = jnp.asarray(np.stack([g1.ravel(), g2.ravel()], -1), jnp.float32)
+    dens = np.exp(np.asarray(_likelihood.smoothed_log_density(pts, theta, sigma), np.float64)).reshape(g1.shape)
+    total = integrate.simpson(integrate.simpson(dens, x=x2, axis=1), x=x1)
+    np.testing.assert_allclose(total, 1.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("sigma", [1.0, 0.25, 0.05])

@@ -56,12 +56,12 @@ def optimal_value(theta: jax.Array, real: jax.Array, z: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("cfg",))
 def _generator_gradients(cfg: Config, w1_critics, discriminators, thetas: jax.Array, z: jax.Array):
     """Per row: d/dtheta of the minimax, non-saturating and W1 generator losses, and the mean D(fake)."""
-    apply = critic_model(cfg).apply
+    apply, apply_disc = critic_model(cfg).apply, critic_model(cfg, "js").apply
 
     def one(w1, disc, theta, z):
         def losses(t):
             fake = lines(t, z)
-            logits = apply(disc, fake)
+            logits = apply_disc(disc, fake)
             return jnp.stack(
                 [
                     dv.gan_generator_loss(logits, saturating=True),
@@ -71,7 +71,7 @@ def _generator_gradients(cfg: Config, w1_critics, discriminators, thetas: jax.Ar
             )
 
         grads = jax.jacfwd(losses)(theta)
-        return grads, jnp.mean(jax.nn.sigmoid(apply(disc, lines(theta, z))))
+        return grads, jnp.mean(jax.nn.sigmoid(apply_disc(disc, lines(theta, z))))
 
     return jax.vmap(one)(w1_critics, discriminators, thetas, z)
 
@@ -118,8 +118,8 @@ def _figure2(cfg: Config, w1, disc) -> dict:
     m0, m1 = cfg.gauss_means
     xs = np.linspace(min(m0, m1) - 3, max(m0, m1) + 3, 201).astype(np.float32)
     pts = jnp.stack([jnp.asarray(xs), jnp.zeros_like(jnp.asarray(xs))], -1)
-    apply = critic_model(cfg).apply
-    d = np.asarray(jax.nn.sigmoid(apply(disc, pts)), np.float64)
+    apply, apply_disc = critic_model(cfg).apply, critic_model(cfg, "js").apply
+    d = np.asarray(jax.nn.sigmoid(apply_disc(disc, pts)), np.float64)
     f = np.asarray(apply(w1, pts), np.float64)
     between = (xs >= min(m0, m1)) & (xs <= max(m0, m1))
     slope, intercept = np.polyfit(xs[between], f[between], 1)
@@ -145,8 +145,8 @@ def _figure2(cfg: Config, w1, disc) -> dict:
         "d_at_fake_mode": float(np.interp(m1, xs, d)),
         "critic_slope": float(slope),
         "critic_r2": float(r2),
-        "grad_minimax": grad_at_mode(lambda x: dv.gan_generator_loss(apply(disc, x), saturating=True)),
-        "grad_nonsaturating": grad_at_mode(lambda x: dv.gan_generator_loss(apply(disc, x))),
+        "grad_minimax": grad_at_mode(lambda x: dv.gan_generator_loss(apply_disc(disc, x), saturating=True)),
+        "grad_nonsaturating": grad_at_mode(lambda x: dv.gan_generator_loss(apply_disc(disc, x))),
         "grad_w1": grad_at_mode(lambda x: dv.wasserstein_generator_loss(apply(w1, x))),
     }
 
