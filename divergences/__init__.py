@@ -16,6 +16,8 @@ from divergences._discrete import kl_divergence as kl_divergence
 from divergences._discrete import total_variation as total_variation
 
 # Sample-based estimators.
+from divergences._binned import binned_divergence as binned_divergence
+from divergences._knn import knn_kl_divergence as knn_kl_divergence
 from divergences._mmd import median_bandwidth as median_bandwidth
 from divergences._mmd import mmd as mmd
 from divergences._mmd import resolve_kernel as resolve_kernel

@@ -246,7 +246,11 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> jax.Array:
         v.check_same_dim("x", x, "y", y)
         dtype = v.float_dtype(x, y)
         z = jnp.concatenate([x.astype(dtype), y.astype(dtype)])
-    z = jax.lax.stop_gradient(_strided(z, MEDIAN_HEURISTIC_POINTS))
+    return _median_core(jax.lax.stop_gradient(_strided(z, MEDIAN_HEURISTIC_POINTS)))
+
+
+@jax.jit
+def _median_core(z: jax.Array) -> jax.Array:
     k = z.shape[0]
     if k < 2:
         return jnp.ones((), z.dtype)

@@ -1,0 +1,196 @@
+"""Maximum mean discrepancy.
+
+Oracles: a direct numpy/scipy computation of the three estimators from the
+full Gram matrices, scipy.stats.energy_distance, the median of scipy's
+pairwise distances, and the unbiasedness of the U-statistic.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+from jax.test_util import check_grads
+from scipy.spatial.distance import cdist, pdist
+
+import divergences as dv
+from divergences import _mmd
+
+H = 0.8
+KERNELS = {
+    "gaussian": lambda r: np.exp(-(r**2) / (2 * H * H)),
+    "laplace": lambda r: np.exp(-r / H),
+    "inverse_multiquadric": lambda r: (1 + r**2 / H**2) ** -0.5,
+    "energy": lambda r: -r,
+}
+
+
+def _reference(x, y, k, estimator):
+    kxx, kyy, kxy = k(cdist(x, x)), k(cdist(y, y)), k(cdist(x, y))
+    n, m = len(x), len(y)
+    if estimator == "biased":
+        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
+    if estimator == "unbiased":
+        return (kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+    half = min(n, m) // 2
+    i = np.arange(half)
+    return np.mean(kxx[2 * i, 2 * i + 1] + kyy[2 * i, 2 * i + 1] - kxy[2 * i, 2 * i + 1] - kxy[2 * i + 1, 2 * i])
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((31, 3)), rng.standard_normal((24, 3)) + 0.5
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "biased", "linear"])
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_estimators_match_numpy_reference(data, kernel, estimator):
+    x, y = data
+    bw = None if kernel == "energy" else H
+    got = jax.jit(lambda x, y: dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator))(x, y)
+    # float32 Gram sums of ~1000 terms of size <= 3: absolute error ~1e-6.
+    np.testing.assert_allclose(got, _reference(x, y, KERNELS[kernel], estimator), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "energy"])
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+def test_blocked_equals_unblocked(data, kernel, estimator):
+    x, y = data
+    bw = None if kernel == "energy" else H
+    full = dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator)
+    for block in (7, 64):  # 7 divides neither 31 nor 24; 64 exceeds both
+        got = dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator, block_size=block)
+        np.testing.assert_allclose(got, full, rtol=1e-5, atol=1e-6)
+    g_full = jax.grad(lambda x: dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator))(x)
+    g_block = jax.grad(lambda x: dv.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=estimator, block_size=7))(x)
+    np.testing.assert_allclose(g_block, g_full, rtol=1e-4, atol=1e-6)
+
+
+def test_energy_kernel_gives_energy_distance():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal(40), rng.standard_normal(33) * 2
+    # scipy returns the square root of 2E|X-Y| - E|X-X'| - E|Y-Y'| (1-D only).
+    ref = scipy.stats.energy_distance(x, y) ** 2
+    np.testing.assert_allclose(dv.mmd(x[:, None], y[:, None], kernel="energy", estimator="biased"), ref, rtol=1e-5)
+
+
+def test_unbiased_estimator_averages_to_zero_under_the_null():
+    # Both samples from N(0, I): E[MMD_u^2] = 0 exactly. Over 400 seeds the
+    # mean lies within 4 standard errors of 0; the biased estimator does not.
+    keys = jax.random.split(jax.random.key(0), 400)
+
+    def draw(k, estimator):
+        kx, ky = jax.random.split(k)
+        x, y = jax.random.normal(kx, (20, 2)), jax.random.normal(ky, (25, 2))
+        return dv.mmd(x, y, bandwidth=1.0, estimator=estimator)
+
+    all_three = jax.jit(jax.vmap(lambda k: [draw(k, e) for e in ("unbiased", "linear", "biased")]))
+    unbiased, linear, biased = (np.asarray(a) for a in all_three(keys))
+    for vals in (unbiased, linear):
+        assert abs(vals.mean()) < 4 * vals.std() / np.sqrt(len(vals))
+    assert biased.mean() > 4 * biased.std() / np.sqrt(len(biased))
+
+
+def test_median_heuristic(data):
+    x, y = data
+    z = np.vstack([x, y])
+    np.testing.assert_allclose(dv.median_bandwidth(x, y), np.median(pdist(z)), rtol=1e-5)
+    np.testing.assert_allclose(
+        dv.mmd(x, y), dv.mmd(x, y, bandwidth=float(np.median(pdist(z)))), rtol=1e-5
+    )
+    # Large samples: 1,000 strided points of the pooled sample, not all pairs.
+    big = np.random.default_rng(2).standard_normal((5000, 2))
+    idx = np.round(np.linspace(0, 4999, 1000)).astype(int)
+    np.testing.assert_allclose(dv.median_bandwidth(big), np.median(pdist(big[idx])), rtol=1e-5)
+
+
+def test_multiscale_bandwidth_is_sum_and_callable_kernel(data):
+    x, y = data
+    multi = dv.mmd(x, y, bandwidth=jnp.array([0.5, 2.0]))
+    np.testing.assert_allclose(multi, dv.mmd(x, y, bandwidth=0.5) + dv.mmd(x, y, bandwidth=2.0), rtol=1e-5, atol=1e-6)
+    custom = dv.mmd(x, y, kernel=lambda a, b: jnp.exp(-jnp.sum((a - b) ** 2) / (2 * H * H)))
+    np.testing.assert_allclose(custom, dv.mmd(x, y, bandwidth=H), rtol=1e-5)
+
+
+def test_resolve_kernel_is_a_pytree_gram(data):
+    x, y = data
+    gram = dv.resolve_kernel("gaussian", None, x, y)
+    assert isinstance(gram, _mmd.GaussianKernel)
+    k = jax.jit(lambda g, a, b: g(a, b))(gram, x, y)  # passes through jit as an argument
+    h = float(dv.median_bandwidth(x, y))
+    np.testing.assert_allclose(k, np.exp(-cdist(x, y) ** 2 / (2 * h * h)), rtol=1e-5, atol=1e-6)
+    assert dv.resolve_kernel("energy", None, x, y)(x, x).shape == (31, 31)
+
+
+def test_dtypes(data):
+    x, y = data
+    assert dv.mmd(x.astype(jnp.bfloat16), y.astype(jnp.bfloat16), bandwidth=1.0).dtype == jnp.float32
+    with jax.enable_x64(True):
+        out = dv.mmd(x, y, bandwidth=H)
+        assert out.dtype == jnp.float64
+        np.testing.assert_allclose(out, _reference(x, y, KERNELS["gaussian"], "unbiased"), rtol=1e-8)
+
+
+# ---------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_gradients_check_grads(data, kernel):
+    x, y = data
+    bw = None if kernel == "energy" else H
+    with jax.enable_x64(True):
+        x64, y64 = jnp.asarray(x[:8]), jnp.asarray(y[:7])
+        fn = jax.jit(lambda x, y: dv.mmd(x, y, kernel=kernel, bandwidth=bw, block_size=3))
+        check_grads(fn, (x64, y64), order=1, modes=["fwd", "rev"])
+
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
+@pytest.mark.parametrize("estimator", ["unbiased", "biased", "linear"])
+def test_gradients_finite_at_x_equals_y(data, kernel, estimator):
+    x = data[0]
+    g = jax.jit(jax.grad(lambda x: dv.mmd(x, x, kernel=kernel, estimator=estimator)))(x)
+    assert np.all(np.isfinite(g))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_feature_dimension():
+    with pytest.raises(ValueError, match="`y`"):
+        dv.mmd(jnp.zeros((5, 3)), jnp.zeros((5, 2)))
+
+
+def test_bad_too_few_samples_unbiased():
+    with pytest.raises(ValueError, match="`x`"):
+        dv.mmd(jnp.zeros((1, 3)), jnp.zeros((5, 3)))
+
+
+def test_bad_kernel_name():
+    with pytest.raises(ValueError, match="`kernel`"):
+        dv.mmd(jnp.zeros((5, 3)), jnp.ones((5, 3)), kernel="rbf")
+
+
+def test_bad_estimator_name():
+    with pytest.raises(ValueError, match="`estimator`"):
+        dv.mmd(jnp.zeros((5, 3)), jnp.ones((5, 3)), estimator="quadratic")
+
+
+def test_bad_bandwidth():
+    with pytest.raises(ValueError, match="`bandwidth`"):
+        dv.mmd(jnp.zeros((5, 3)), jnp.ones((5, 3)), bandwidth=-1.0)
+
+
+def test_bad_bandwidth_for_energy():
+    with pytest.raises(ValueError, match="`bandwidth`"):
+        dv.mmd(jnp.zeros((5, 3)), jnp.ones((5, 3)), kernel="energy", bandwidth=1.0)
+
+
+def test_bad_nan_samples():
+    with pytest.raises(ValueError, match="`y`"):
+        dv.mmd(jnp.zeros((5, 3)), jnp.ones((5, 3)).at[2, 1].set(jnp.inf))
+
+
+def test_bad_block_size():
+    with pytest.raises(ValueError, match="`block_size`"):
+        dv.mmd(jnp.zeros((5, 3)), jnp.ones((5, 3)), block_size=0)
