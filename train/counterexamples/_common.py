@@ -198,7 +198,10 @@ def stacked_apply(cfg: Config, params, x: jax.Array, kind: str = "w1") -> jax.Ar
 
 def fmt(x: float, digits: int = 3) -> str:
     """A number for the tables: ``inf``, ``nan`` or ``digits`` significant-ish decimals."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if x is None:
+        return "nan"
+    x = float(x)  # also reads the "inf" / "nan" strings of results.json
+    if math.isnan(x):
         return "nan"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
@@ -211,11 +214,7 @@ def fmt(x: float, digits: int = 3) -> str:
 
 def fmt_ci(mean: float, half: float, digits: int = 3) -> str:
     """``mean ± half`` (or just the mean when the half-width is not finite)."""
+    mean, half = float(mean), float(half)
     if not np.isfinite(mean) or not np.isfinite(half):
         return fmt(float(mean), digits)
     return f"{fmt(float(mean), digits)} ± {fmt(float(half), digits)}"
-
-
-def grid_keys(key: jax.Array, shape: Sequence[int]) -> jax.Array:
-    """Independent keys of the given shape."""
-    return jax.random.split(key, int(np.prod(shape))).reshape(tuple(shape))

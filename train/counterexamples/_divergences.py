@@ -93,7 +93,7 @@ def problems(cfg: Config) -> tuple[Problem, Problem]:
         extras=(
             (
                 "sw1_sliced",
-                "sliced SW1 (closed form 2|theta|/pi)",
+                "SW1 sliced (closed form 2 abs(theta) / pi)",
                 lambda t: 2 * np.abs(t) / np.pi,
                 lambda x, y, key: dv.sliced_wasserstein(x, y, key, n_projections=cfg.n_projections, p=1),
             ),

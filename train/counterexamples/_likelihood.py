@@ -146,7 +146,7 @@ def markdown(res: dict) -> str:
     ]
     for r in res["rows"]:
         final = (
-            f"diverged (|theta| > 1e6 at step {r['diverged_at_step']})"
+            f"diverged (abs(theta) > 1e6 at step {r['diverged_at_step']})"
             if r["diverged_at_step"] is not None
             else fmt(r["final_theta"], 4)
         )

@@ -37,6 +37,8 @@ def _divergences(res: dict, path: str) -> None:
                 mean = np.asarray(e["mean"], dtype=float)
                 ci = np.nan_to_num(np.asarray(e["ci95"], dtype=float), nan=0.0)
                 ok = np.isfinite(mean)
+                if not ok.all():
+                    label = f"{label} (+inf where not drawn)"
                 ax.errorbar(grid[ok], mean[ok], yerr=ci[ok], fmt="o--", ms=3, capsize=2, label=label)
             if d == "w1":
                 for c, e in r["extras"].items():
