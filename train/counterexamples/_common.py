@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -156,7 +155,8 @@ def critic_loss(kind: str, apply, params, real: jax.Array, fake: jax.Array, key:
     critic = functools.partial(apply, params)
     r, f = critic(real), critic(fake)
     if kind == "w1":
-        return dv.wasserstein_critic_loss(r, f) + gp_weight * dv.gradient_penalty(critic, real, fake, key, one_sided=True)
+        penalty = dv.gradient_penalty(critic, real, fake, key, one_sided=True)
+        return dv.wasserstein_critic_loss(r, f) + gp_weight * penalty
     if kind == "js":
         return -dv.fgan_objective(r, f, "js")
     if kind == "gan":

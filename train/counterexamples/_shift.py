@@ -184,7 +184,8 @@ def _what_happened(res: dict) -> str:
         else:
             moving = np.abs(np.diff(mean_path)) > 1e-3
             last = int(np.nonzero(moving)[0][-1]) + 1 if moving.any() else 0
-            notes.append(f"{name} stopped at abs(theta) = {fmt(r['final_abs_theta_mean'])} (no progress after step {last})")
+            final = fmt(r["final_abs_theta_mean"])
+            notes.append(f"{name} stopped at abs(theta) = {final} (no progress after step {last})")
     return (
         "What each did: " + "; ".join(notes) + ". The minimax GAN stalls once its discriminator saturates: the "
         "gradient of log(1 - D(G(z))) vanishes with D(G(z)) (section 3). The non-saturating GAN gets there on this "
