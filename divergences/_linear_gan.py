@@ -227,6 +227,22 @@ def _dual_from_gram(lam: jax.Array, gram: jax.Array, c: jax.Array, C) -> jax.Arr
     return -0.5 / C * (a @ (gram @ a)) + jnp.sum(_binary_entropy(lam))
 
 
+def _feature_gap(lambda_x, lambda_z, x, gz, C, features):
+    """Validated lambdas and ``sum_i (1 - lambda_x,i) phi(x_i) - sum_j lambda_z,j phi(gz_j)``.
+
+    The vector shared by the dual objective (its squared norm) and the weights
+    it determines (divided by C).
+    """
+    _check_C(C)
+    x, gz = _samples(x, gz)
+    fx, fz = _features(x, gz, features)
+    lam_x, lam_z = _lambdas(lambda_x, lambda_z, fx.shape[0], fz.shape[0])
+    dtype = v.float_dtype(lam_x, lam_z, fx)
+    lam_x, lam_z = lam_x.astype(dtype), lam_z.astype(dtype)
+    s = jnp.sum((1 - lam_x)[:, None] * fx, axis=0) - jnp.sum(lam_z[:, None] * fz, axis=0)
+    return lam_x, lam_z, s
+
+
 def linear_gan_dual(
     lambda_x: ArrayLike,
     lambda_z: ArrayLike,
@@ -270,13 +286,7 @@ def linear_gan_dual(
     References:
       Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017, eq. 7.
     """
-    _check_C(C)
-    x, gz = _samples(x, gz)
-    fx, fz = _features(x, gz, features)
-    lam_x, lam_z = _lambdas(lambda_x, lambda_z, fx.shape[0], fz.shape[0])
-    dtype = v.float_dtype(lam_x, lam_z, fx)
-    lam_x, lam_z = lam_x.astype(dtype), lam_z.astype(dtype)
-    s = jnp.sum((1 - lam_x)[:, None] * fx, axis=0) - jnp.sum(lam_z[:, None] * fz, axis=0)
+    lam_x, lam_z, s = _feature_gap(lambda_x, lambda_z, x, gz, C, features)
     return -0.5 / C * jnp.sum(s**2) + jnp.sum(_binary_entropy(lam_x)) + jnp.sum(_binary_entropy(lam_z))
 
 
@@ -313,13 +323,8 @@ def linear_gan_weights(
     References:
       Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017, eq. 6.
     """
-    _check_C(C)
-    x, gz = _samples(x, gz)
-    fx, fz = _features(x, gz, features)
-    lam_x, lam_z = _lambdas(lambda_x, lambda_z, fx.shape[0], fz.shape[0])
-    dtype = v.float_dtype(lam_x, lam_z, fx)
-    lam_x, lam_z = lam_x.astype(dtype), lam_z.astype(dtype)
-    return (jnp.sum((1 - lam_x)[:, None] * fx, axis=0) - jnp.sum(lam_z[:, None] * fz, axis=0)) / C
+    _, _, s = _feature_gap(lambda_x, lambda_z, x, gz, C, features)
+    return s / C
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter",))
