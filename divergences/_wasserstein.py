@@ -338,7 +338,6 @@ def _get_projections(key, projections, d, n_projections, dtype, orthogonal):
 def _per_direction_wpp(x, y, wx, wy, theta, p, chunk_size):
     """W_p^p of the projections on each column of ``theta``: shape ``[L]``."""
     d, L = theta.shape
-    n, m = x.shape[0], y.shape[0]
 
     def one_chunk(th):  # th: [d, c]
         # Projections [n, c], sorted along the samples (axis 0); the sort

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from train._config import TrainConfig, resolve_config
-from train._data import Dataset, load_dataset
+from train._data import load_dataset
 from train._steps import TrainState, make_multi_step, make_train_step
 
 __all__ = ["run", "TrainingDiverged", "chunk_ends"]
