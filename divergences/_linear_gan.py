@@ -400,6 +400,11 @@ def solve_linear_gan_dual(
     factorisation per iteration, :math:`O((n+m)^3)`); the feature map is
     evaluated once.
 
+    Speed on CPU: the factorisations run in scipy's OpenBLAS (loaded at the
+    first one); on a busy machine its spinning threads can make each solve
+    10-100x slower. Set ``OPENBLAS_NUM_THREADS=1`` before the first call
+    (``import train`` does so) unless the matrices are large.
+
     Precision: float64 (x64 enabled) reaches duality gaps of ~1e-12
     relative. In float32 a lambda within ~1e-7 of 1 rounds to 1, so logits
     :math:`w\cdot\phi` beyond ~16 saturate, and the gap stalls near 1e-6

@@ -2,7 +2,16 @@
 
 `import train` stays light: orbax, matplotlib and scikit-learn are imported
 only by the functions that need them.
+
+Importing it sets ``OPENBLAS_NUM_THREADS=1`` unless already set: JAX's CPU
+Cholesky (the linear-dual solver) runs in scipy's OpenBLAS, loaded at the
+first factorisation, whose spinning threads fight XLA's own thread pool; on
+a busy 2-core machine that made the linear-dual step 10-100x slower.
 """
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from train._config import OBJECTIVES as OBJECTIVES
 from train._config import TrainConfig as TrainConfig
