@@ -141,3 +141,56 @@ def test_unknown_objective():
 def test_dcgan_needs_images():
     with pytest.raises(ValueError, match="`model`"):
         make_train_step(TrainConfig(model="dcgan"), 2)
+
+
+def test_generator_average_follows_its_recursion(ring):
+    # Oracle: the average recomputed on the host from the raw parameters after
+    # each step, ema_t+1 = d_t ema_t + (1 - d_t) params_t+1 with the warm-up
+    # d_t = min(decay, (1 + t) / (10 + t)). The device computes the same float32
+    # operations in a fused program, so allow rounding: rtol 1e-5.
+    decay = 0.9
+    ts = make_train_step(TrainConfig(objective="sliced", **SMALL, lr=3e-3, ema_decay=decay), ring.dim)
+    step = jax.jit(ts.step)
+    state = ts.init(jax.random.key(0))
+    ema = jax.device_get(state.gen_params)
+    for t in range(30):  # 30 distinct batches of the 2000 training points
+        batch = jnp.asarray(ring.train[64 * t: 64 * (t + 1)])[None]
+        state, _ = step(state, batch, jax.random.key(1))
+        d = min(decay, (1 + t) / (10 + t))
+        ema = jax.tree.map(lambda e, p: d * e + (1 - d) * np.asarray(p), ema, jax.device_get(state.gen_params))
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), state.gen_ema, ema)
+    # The average lags the raw parameters while they move.
+    assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, state.gen_ema, state.gen_params)))
+
+    off = make_train_step(TrainConfig(objective="sliced", **SMALL, lr=3e-3, ema_decay=0.0), ring.dim)
+    s = jax.jit(off.step)(off.init(jax.random.key(0)), jnp.asarray(ring.train[:64])[None], jax.random.key(1))[0]
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, s.gen_ema, s.gen_params)))
+
+
+@pytest.mark.parametrize(
+    "fields, data_dim, expected",
+    [
+        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4)),
+        (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False)),
+        (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=1e-4, n_critic=5)),
+        (dict(objective="fgan-kl"), 1, dict(spectral_norm=False, z_dim=2)),
+        (dict(objective="wgan"), 2, dict(clip=0.08, lr=5e-5, optimizer="rmsprop")),
+        (dict(objective="wgan", critic_width=512), 2, dict(clip=0.01)),
+        (dict(objective="wgan", model="dcgan"), 64, dict(clip=0.01)),
+        (dict(objective="wgan", clip=0.05), 2, dict(clip=0.05)),
+        (dict(objective="sliced", z_dim=5), 784, dict(z_dim=5)),
+    ],
+)
+def test_resolved_defaults(fields, data_dim, expected):
+    from train import resolve_config
+
+    cfg = resolve_config(TrainConfig(**fields), data_dim=data_dim)
+    for name, value in expected.items():
+        assert getattr(cfg, name) == pytest.approx(value) if isinstance(value, float) else getattr(cfg, name) == value
+
+
+@pytest.mark.parametrize("fields, needle", [(dict(ema_decay=1.0), "`ema_decay`"), (dict(ema_decay=-0.1), "`ema_decay`"),
+                                            (dict(objective="wgan", clip=0.0), "`clip`")])
+def test_bad_config_values(fields, needle):
+    with pytest.raises(ValueError, match=needle):
+        make_train_step(TrainConfig(**fields), 2)

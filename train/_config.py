@@ -14,7 +14,7 @@ __all__ = ["TrainConfig", "OBJECTIVES", "FGAN_DIVERGENCES", "objective_defaults"
 OBJECTIVES: dict[str, str] = {
     "gan": "minimax GAN (Goodfellow et al. 2014): generator minimises log(1 - D(G(z)))",
     "nsgan": "non-saturating GAN: generator maximises log D(G(z))",
-    "wgan": "WGAN with weight clipping (Arjovsky et al. 2017): RMSProp lr 5e-5, clip 0.01, 5 critic steps",
+    "wgan": "WGAN with weight clipping (Arjovsky et al. 2017): RMSProp lr 5e-5, clip 0.01 at fan-in 512, 5 critic steps",
     "wgan-gp": "WGAN with gradient penalty (Gulrajani et al. 2017): lambda 10, Adam 1e-4 (0.5, 0.9), 5 critic steps",
     "linear-dual": "Dualing GANs (Li et al. 2017): linear discriminator on random features solved in the dual; generator and lambdas ascend the dual jointly",
     "mmd": "generator trained on a fixed multi-scale Gaussian-kernel MMD (no critic)",
@@ -37,17 +37,24 @@ class TrainConfig:
       steps: generator updates.
       batch_size: global batch (split across devices).
       seed: the one seed; every key is ``fold_in(key(seed), step)``.
-      z_dim: noise dimension.
+      z_dim: noise dimension; ``None``: the data's dimension clipped to
+        ``[2, 64]`` (2 for the 1-D and 2-D toys, 64 for the 8x8 digits).
       model: ``"mlp"`` or ``"dcgan"`` (image data only).
       width, depth: generator MLP (DCGAN: ``width`` is its base channels).
       critic_width, critic_depth: critic MLP (DCGAN: base channels).
       activation: hidden activation of both MLPs.
-      spectral_norm, layer_norm: critic options.
+      spectral_norm: spectral normalisation of the critic (Miyato et al.
+        2018); default on for ``gan`` and ``nsgan``, off otherwise.
+      layer_norm: layer normalisation in the critic.
       n_critic: critic updates per generator update.
       optimizer: ``"adam"`` or ``"rmsprop"`` (both networks).
       lr, critic_lr: learning rates of the generator and the critic.
       beta1, beta2: Adam's betas.
-      clip: weight clipping bound (wgan).
+      clip: weight clipping bound (wgan); ``None``: for the MLP critic
+        ``0.01 * 512 / critic_width``, the paper's 0.01 at the 512-unit toy
+        critic of Gulrajani et al. scaled so that clip x fan-in (the bound
+        on a hidden layer's gain) stays the same (0.08 at width 64, where
+        0.01 left the critic nearly constant); 0.01 for the DCGAN critic.
       gp_weight: gradient penalty coefficient (wgan-gp).
       n_projections: directions of the sliced objective and metric.
       mmd_bandwidths: Gaussian bandwidths of the multi-scale MMD objective.
@@ -56,6 +63,9 @@ class TrainConfig:
         features of each are concatenated: a sum of kernels).
       dual_penalty: the linear-dual L2 penalty per sample (the paper's sum-form
         ``C`` is ``dual_penalty * batch_size``).
+      ema_decay: decay of the exponential moving average of the generator's
+        parameters that evaluation, plots and the summary sample from (0: the
+        raw parameters).
       steps_per_call: generator steps fused into one compiled dispatch.
       eval_every, plot_every, checkpoint_every: intervals in steps (0: never;
         evaluation and plots also run at the end).
@@ -66,17 +76,17 @@ class TrainConfig:
 
     objective: str = "wgan-gp"
     dataset: str = "8gaussians"
-    steps: int = 20000
-    batch_size: int = 256
+    steps: int = 40000
+    batch_size: int = 128
     seed: int = 0
-    z_dim: int = 8
+    z_dim: int | None = None
     model: str = "mlp"
-    width: int = 128
-    depth: int = 3
-    critic_width: int = 128
-    critic_depth: int = 3
+    width: int = 64
+    depth: int = 2
+    critic_width: int = 64
+    critic_depth: int = 2
     activation: str = "relu"
-    spectral_norm: bool = False
+    spectral_norm: bool | None = None
     layer_norm: bool = False
     n_critic: int | None = None
     optimizer: str | None = None
@@ -84,13 +94,14 @@ class TrainConfig:
     critic_lr: float | None = None
     beta1: float | None = None
     beta2: float | None = None
-    clip: float = 0.01
+    clip: float | None = None
     gp_weight: float = 10.0
     n_projections: int = 128
     mmd_bandwidths: tuple[float, ...] = (0.05, 0.2, 1.0, 4.0)
     n_features: int = 256
     feature_bandwidths: tuple[float, ...] = (1.0,)
     dual_penalty: float = 0.01
+    ema_decay: float = 0.999
     steps_per_call: int = 50
     eval_every: int = 1000
     plot_every: int = 5000
@@ -116,17 +127,25 @@ class TrainConfig:
 
 
 def objective_defaults(objective: str) -> dict[str, Any]:
-    """The paper defaults of an objective (optimizer, learning rates, critic steps)."""
+    """The paper defaults of an objective (optimizer, learning rates, critic steps, spectral norm)."""
     if objective == "wgan":  # Arjovsky et al. 2017, Algorithm 1
-        return dict(n_critic=5, optimizer="rmsprop", lr=5e-5, critic_lr=5e-5, beta1=0.0, beta2=0.0)
+        return dict(n_critic=5, optimizer="rmsprop", lr=5e-5, critic_lr=5e-5, beta1=0.0, beta2=0.0,
+                    spectral_norm=False)
     if objective == "wgan-gp":  # Gulrajani et al. 2017, Algorithm 1 (toy: betas (0.5, 0.9))
-        return dict(n_critic=5, optimizer="adam", lr=1e-4, critic_lr=1e-4, beta1=0.5, beta2=0.9)
+        return dict(n_critic=5, optimizer="adam", lr=1e-4, critic_lr=1e-4, beta1=0.5, beta2=0.9,
+                    spectral_norm=False)
     if objective in ("mmd", "sliced"):
-        return dict(n_critic=0, optimizer="adam", lr=1e-3, critic_lr=0.0, beta1=0.5, beta2=0.9)
+        return dict(n_critic=0, optimizer="adam", lr=1e-3, critic_lr=0.0, beta1=0.5, beta2=0.9, spectral_norm=False)
     if objective == "linear-dual":
-        return dict(n_critic=0, optimizer="adam", lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9)
-    # gan, nsgan, fgan-*: DCGAN-style Adam.
-    return dict(n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, beta1=0.5, beta2=0.999)
+        return dict(n_critic=0, optimizer="adam", lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9, spectral_norm=False)
+    if objective in ("gan", "nsgan"):
+        # DCGAN-style Adam with a spectrally normalised discriminator (SNGAN,
+        # Miyato et al. 2018): without it the 8-Gaussian runs collapsed onto 3 modes.
+        return dict(n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, beta1=0.5, beta2=0.999,
+                    spectral_norm=True)
+    # fgan-*: DCGAN-style Adam; a spectrally normalised critic would bound the
+    # f-divergence estimate, so it stays off.
+    return dict(n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, beta1=0.5, beta2=0.999, spectral_norm=False)
 
 
 def check_objective(objective: str) -> str:
@@ -138,19 +157,32 @@ def check_objective(objective: str) -> str:
     raise ValueError(f"`objective` {objective!r} is unknown; choose one of {', '.join(names)}")
 
 
-def resolve_config(config: TrainConfig) -> TrainConfig:
-    """Check the names and fill the ``None`` fields with the objective's defaults."""
+def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> TrainConfig:
+    """Check the names and fill the ``None`` fields with the objective's defaults.
+
+    ``z_dim`` is filled only when ``data_dim`` (the flattened sample size) is
+    given: ``min(max(data_dim, 2), 64)``.
+    """
+    if config.z_dim is None and data_dim is not None:
+        config = dataclasses.replace(config, z_dim=min(max(int(data_dim), 2), 64))
     check_objective(config.objective)
     if config.model not in ("mlp", "dcgan"):
         raise ValueError(f"`model` {config.model!r} is unknown; choose mlp or dcgan")
     if config.optimizer is not None and config.optimizer not in ("adam", "rmsprop"):
         raise ValueError(f"`optimizer` {config.optimizer!r} is unknown; choose adam or rmsprop")
     for name in ("steps", "batch_size", "steps_per_call", "eval_samples", "z_dim", "width", "critic_width"):
-        if int(getattr(config, name)) < 1:
+        if getattr(config, name) is not None and int(getattr(config, name)) < 1:
             raise ValueError(f"`{name}` must be >= 1, got {getattr(config, name)}")
     for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth"):
         if int(getattr(config, name)) < 0:
             raise ValueError(f"`{name}` must be >= 0, got {getattr(config, name)}")
+    if config.clip is None:
+        clip = 0.01 if config.model == "dcgan" else 0.01 * 512 / int(config.critic_width)
+        config = dataclasses.replace(config, clip=clip)
+    if not float(config.clip) > 0:
+        raise ValueError(f"`clip` must be > 0, got {config.clip}")
+    if not 0.0 <= float(config.ema_decay) < 1.0:
+        raise ValueError(f"`ema_decay` must be in [0, 1), got {config.ema_decay}")
     defaults = objective_defaults(config.objective)
     filled = {k: (defaults[k] if getattr(config, k) is None else getattr(config, k)) for k in defaults}
     return dataclasses.replace(config, **filled)

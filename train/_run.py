@@ -85,6 +85,7 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
     """
     cfg = resolve_config(config)
     dataset = load_dataset(cfg.dataset, seed=cfg.seed)
+    cfg = resolve_config(cfg, data_dim=dataset.dim)
     if cfg.model == "dcgan" and dataset.image_shape is None:
         raise ValueError("`model` dcgan needs image data (digits, or an [n, H, W] file); use --model mlp")
     n_dev = 1 if mesh is None else mesh.size
@@ -184,7 +185,7 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
                 bar.set_postfix({k: f"{v:.3g}" for k, v in last_metrics.items() if k in ("d_loss", "g_loss", "w_estimate")})
             if _due(step, cfg.eval_every, cfg.steps) or _due(step, cfg.plot_every, cfg.steps):
                 ekey = jax.random.fold_in(jax.random.fold_in(key, _EVAL_TAG), step)
-                samples = sample_fn(state.gen_params, ekey, cfg.eval_samples)
+                samples = sample_fn(state.gen_ema, ekey, cfg.eval_samples)
                 if _due(step, cfg.eval_every, cfg.steps):
                     from train._metrics import evaluate
 

@@ -47,6 +47,9 @@ class TrainState(struct.PyTreeNode):
     Attributes:
       step: number of generator updates done, ``int32 []``.
       gen_params: generator parameters.
+      gen_ema: exponential moving average of ``gen_params`` (the generator
+        that the evaluation samples from; equal to ``gen_params`` when
+        ``ema_decay`` is 0).
       critic_params: critic parameters (``{}`` for critic-free objectives).
       critic_stats: the critic's ``"batch_stats"`` (spectral-norm power
         iteration), ``{}`` without spectral norm.
@@ -55,6 +58,7 @@ class TrainState(struct.PyTreeNode):
 
     step: jax.Array
     gen_params: Any
+    gen_ema: Any
     critic_params: Any
     critic_stats: Any
     gen_opt_state: Any
@@ -152,7 +156,7 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
     Returns:
       A :class:`TrainStep`.
     """
-    cfg = resolve_config(config)
+    cfg = resolve_config(config, data_dim=data_dim)
     gen, critic = _modules(cfg, data_dim, image_shape)
     obj = cfg.objective
     n_critic = int(cfg.n_critic) if critic is not None else 0
@@ -215,6 +219,7 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
             critic_opt = critic_tx.init(critic_params)
         return TrainState(
             step=jnp.zeros((), jnp.int32), gen_params=gen_params, critic_params=critic_params,
+            gen_ema=jax.tree.map(lambda p: jnp.array(p, copy=True), gen_params),  # own buffers (donation)
             critic_stats=critic_stats, gen_opt_state=gen_tx.init(gen_params), critic_opt_state=critic_opt,
         )
 
@@ -284,8 +289,15 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
             metrics["d_accuracy"] = 0.5 * (jnp.mean(lambdas[0] > 0.5) + jnp.mean(lambdas[1] < 0.5))
         updates, gen_opt = gen_tx.update(grads, state.gen_opt_state, state.gen_params)
         gen_params = optax.apply_updates(state.gen_params, updates)
+        # Polyak/EMA averaging of the generator (Yazici et al. 2019), with the
+        # warm-up min(decay, (1 + t) / (10 + t)) so that short runs are not
+        # dominated by the initial parameters.
+        t = state.step.astype(jnp.float32)
+        decay = jnp.minimum(jnp.float32(cfg.ema_decay), (1 + t) / (10 + t))
+        gen_ema = optax.incremental_update(gen_params, state.gen_ema, 1 - decay)
         new_state = TrainState(
-            step=state.step + 1, gen_params=gen_params, critic_params=critic_params, critic_stats=critic_stats,
+            step=state.step + 1, gen_params=gen_params, gen_ema=gen_ema, critic_params=critic_params,
+            critic_stats=critic_stats,
             gen_opt_state=gen_opt, critic_opt_state=critic_opt,
         )
         return new_state, metrics
