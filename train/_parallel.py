@@ -16,7 +16,9 @@ Multi-host: every process calls :func:`initialize_distributed` before
 anything else touches JAX, then builds the same mesh over
 ``jax.devices()`` (all devices of all hosts); each host holds a full copy of
 the (small) data set and the step draws the global batch from it, so the
-program is identical on every host.
+program is identical on every host. :func:`put_replicated` places the state,
+data and key on such a mesh, and :func:`gather` brings split results (the
+evaluation samples) back to every host.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from train._steps import DATA_AXIS
+from train._steps import DATA_AXIS, replicated
 
-__all__ = ["make_mesh", "initialize_distributed"]
+__all__ = ["make_mesh", "initialize_distributed", "put_replicated", "gather"]
 
 
 def make_mesh(devices: Sequence[jax.Device] | int | None = None) -> Mesh:
@@ -62,3 +64,35 @@ def initialize_distributed(coordinator: str | None, num_processes: int | None, p
         jax.distributed.initialize()
         return
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+
+
+def put_replicated(tree, mesh: Mesh):
+    """Place a pytree of host or single-device arrays, the same on every
+    process, replicated over ``mesh`` (which may span several hosts).
+
+    One process: :func:`jax.device_put`. Several: ``jax.device_put`` refuses a
+    sharding over devices of other processes, so each leaf is built with
+    :func:`jax.make_array_from_callback` from this process's copy (PRNG key
+    arrays through their raw key data).
+    """
+    sharding = replicated(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(put, tree)
+
+
+def gather(x: jax.Array) -> np.ndarray:
+    """The whole of ``x`` on the host of every process (an all-gather across
+    processes when ``x`` is split over devices of several hosts)."""
+    if x.is_fully_addressable or x.is_fully_replicated:
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))

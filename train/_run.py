@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,10 +96,8 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
     out = cfg.out
     try:
         os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, ".write_test")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write_test"):  # a name of its own per process
+            pass
     except OSError as e:
         raise ValueError(f"`out` folder {out!r} cannot be written ({e.strerror or e}); choose another --out") from None
 
@@ -108,7 +107,10 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
     state = ts.init(jax.random.fold_in(key, _INIT_TAG))
 
     ckpt = None
-    ckpt_dir = os.path.join(out, "checkpoints" if jax.process_count() == 1 else f"checkpoints_p{jax.process_index()}")
+    # One folder for all processes, as orbax expects: every process calls save
+    # and restore, process 0 writes the (replicated) state; with several hosts
+    # --out must be on a file system that all of them see.
+    ckpt_dir = os.path.join(out, "checkpoints")
     metrics_path = os.path.join(out, "metrics.jsonl")
     records: list[dict] = []
     if cfg.checkpoint_every > 0 or resume:
@@ -139,12 +141,11 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
             f.writelines(json.dumps(r) + "\n" for r in records)
 
     data = jnp.asarray(dataset.train)
+    eval_key = jax.random.fold_in(key, _EVAL_TAG)  # stays on this process (the evaluation runs on the host copy)
     if mesh is not None:
-        from train._parallel import replicated
+        from train._parallel import put_replicated
 
-        data = jax.device_put(data, replicated(mesh))
-        state = jax.device_put(state, replicated(mesh))
-        key = jax.device_put(key, replicated(mesh))
+        data, state, key = put_replicated((data, state, key), mesh)
     sample_fn = jax.jit(ts.sample, static_argnums=2)
     classifier = None
     if dataset.labels_train is not None:
@@ -184,8 +185,10 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
                 bar.update(n)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in last_metrics.items() if k in ("d_loss", "g_loss", "w_estimate")})
             if _due(step, cfg.eval_every, cfg.steps) or _due(step, cfg.plot_every, cfg.steps):
-                ekey = jax.random.fold_in(jax.random.fold_in(key, _EVAL_TAG), step)
-                samples = sample_fn(state.gen_ema, ekey, cfg.eval_samples)
+                ekey = jax.random.fold_in(eval_key, step)
+                from train._parallel import gather
+
+                samples = gather(sample_fn(state.gen_ema, ekey, cfg.eval_samples))
                 if _due(step, cfg.eval_every, cfg.steps):
                     from train._metrics import evaluate
 
