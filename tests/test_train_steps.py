@@ -194,3 +194,21 @@ def test_resolved_defaults(fields, data_dim, expected):
 def test_bad_config_values(fields, needle):
     with pytest.raises(ValueError, match=needle):
         make_train_step(TrainConfig(**fields), 2)
+
+
+@pytest.mark.parametrize("with_xs", [True, False])
+@pytest.mark.parametrize("length", [1, 3])
+def test_unrolled_loop_equals_scan(with_xs, length):
+    # The unrolled loop of the convolutional models must be lax.scan written
+    # out: same carry, same stacked outputs (exactly: the same operations).
+    from train._steps import _scan
+
+    def f(c, x):
+        x = jnp.float32(1.0) if x is None else x
+        return c * 1.5 + x, {"c": c, "x2": x * 2}
+
+    xs = jnp.arange(length, dtype=jnp.float32) if with_xs else None
+    want = jax.lax.scan(f, jnp.float32(0.5), xs, length=length)
+    got = _scan(f, jnp.float32(0.5), xs, length, True)
+    jax.tree.map(np.testing.assert_array_equal, got, want)
+    assert got[1]["c"].shape == (length,)

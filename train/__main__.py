@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-features", type=int, help="random features of the linear-dual discriminator")
     p.add_argument("--ema-decay", type=float,
                    help="decay of the generator's parameter average that evaluation samples from (0: off)")
-    p.add_argument("--steps-per-call", type=int, help="generator steps fused per compiled call")
+    p.add_argument("--steps-per-call", type=int, help="generator steps fused per compiled call (default 50; DCGAN 1)")
     p.add_argument("--eval-every", type=int)
     p.add_argument("--plot-every", type=int)
     p.add_argument("--checkpoint-every", type=int)

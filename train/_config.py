@@ -66,7 +66,9 @@ class TrainConfig:
       ema_decay: decay of the exponential moving average of the generator's
         parameters that evaluation, plots and the summary sample from (0: the
         raw parameters).
-      steps_per_call: generator steps fused into one compiled dispatch.
+      steps_per_call: generator steps fused into one compiled dispatch;
+        ``None``: 50 for the MLP, 1 for the DCGAN model (whose loops are
+        unrolled, so each fused step adds to the compile time).
       eval_every, plot_every, checkpoint_every: intervals in steps (0: never;
         evaluation and plots also run at the end).
       eval_samples: generated samples used by the evaluation.
@@ -102,7 +104,7 @@ class TrainConfig:
     feature_bandwidths: tuple[float, ...] = (1.0,)
     dual_penalty: float = 0.01
     ema_decay: float = 0.999
-    steps_per_call: int = 50
+    steps_per_call: int | None = None
     eval_every: int = 1000
     plot_every: int = 5000
     checkpoint_every: int = 1000
@@ -174,6 +176,8 @@ def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> Train
     for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth"):
         if int(getattr(config, name)) < 0:
             raise ValueError(f"`{name}` must be >= 0, got {getattr(config, name)}")
+    if config.steps_per_call is None:
+        config = dataclasses.replace(config, steps_per_call=1 if config.model == "dcgan" else 50)
     if config.clip is None:
         clip = 0.01 if config.model == "dcgan" else 0.01 * 512 / int(config.critic_width)
         config = dataclasses.replace(config, clip=clip)
