@@ -16,7 +16,7 @@ from train._config import FGAN_DIVERGENCES, OBJECTIVES, TrainConfig, check_objec
 from train._data import DATASETS
 
 # The demo: the defaults (wgan-gp, 40000 steps, paper optimizer settings) on
-# 8 Gaussians, about 3 minutes on 2 idle CPU cores with compilation; all 8
+# 8 Gaussians, about 2 minutes on 2 idle CPU cores with compilation; all 8
 # modes with 85% high-quality samples in the run measured for the README.
 DEMO = dict(objective="wgan-gp", dataset="8gaussians", eval_every=2500, plot_every=10000,
             checkpoint_every=5000, out="runs/demo")
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a GAN-style generator. With no arguments: a ~3 minute WGAN-GP demo on 8 Gaussians.",
+        description="Train a GAN-style generator. With no arguments: a ~2 minute WGAN-GP demo on 8 Gaussians.",
         epilog=f"objectives:\n{objectives}\n\ndatasets:\n{datasets}\n\n"
                "Options left out take the objective's paper defaults (see train/_config.py).",
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from train._config import TrainConfig, resolve_config
 from train._data import load_dataset
+from train._parallel import gather, put_replicated
 from train._steps import TrainState, make_multi_step, make_train_step
 
 __all__ = ["run", "TrainingDiverged", "chunk_ends"]
@@ -143,8 +144,6 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
     data = jnp.asarray(dataset.train)
     eval_key = jax.random.fold_in(key, _EVAL_TAG)  # stays on this process (the evaluation runs on the host copy)
     if mesh is not None:
-        from train._parallel import put_replicated
-
         data, state, key = put_replicated((data, state, key), mesh)
     sample_fn = jax.jit(ts.sample, static_argnums=2)
     classifier = None
@@ -186,8 +185,6 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
                 bar.set_postfix({k: f"{v:.3g}" for k, v in last_metrics.items() if k in ("d_loss", "g_loss", "w_estimate")})
             if _due(step, cfg.eval_every, cfg.steps) or _due(step, cfg.plot_every, cfg.steps):
                 ekey = jax.random.fold_in(eval_key, step)
-                from train._parallel import gather
-
                 samples = gather(sample_fn(state.gen_ema, ekey, cfg.eval_samples))
                 if _due(step, cfg.eval_every, cfg.steps):
                     from train._metrics import evaluate

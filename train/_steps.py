@@ -76,8 +76,6 @@ class TrainStep(NamedTuple):
       n_slices: ``k``, the leading size of ``batch``.
       config: the resolved configuration.
       generator, critic: the flax modules (critic None when unused).
-      unroll: whether the critic loop and :func:`make_multi_step`'s loop are
-        unrolled (convolutional models, see the comment in the code).
     """
 
     init: Callable[[jax.Array], TrainState]
@@ -88,7 +86,6 @@ class TrainStep(NamedTuple):
     config: TrainConfig
     generator: nn.Module
     critic: nn.Module | None
-    unroll: bool = False
 
 
 CRITIC_FREE = ("mmd", "sliced", "linear-dual")
@@ -166,12 +163,7 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
     n_slices = max(n_critic, 1)
     bsz = int(cfg.batch_size)
     has_stats = critic is not None and cfg.spectral_norm
-    # XLA's CPU backend runs convolutions inside a while loop about 3x slower
-    # than the same convolutions outside one (measured: a DCGAN step on the
-    # digits took 135 ms alone, 445 ms as a scan of length 1), so the loops of
-    # a convolutional model are unrolled; the MLP's matmuls lose nothing in
-    # a loop, and a rolled loop compiles once whatever its length.
-    unroll = cfg.model == "dcgan"
+    unroll = _unrolled(cfg)
 
     gen_tx = _optimizer(cfg, cfg.lr)
     critic_tx = None
@@ -313,7 +305,7 @@ def make_train_step(config: TrainConfig, data_dim: int, *, image_shape: tuple[in
         return new_state, metrics
 
     return TrainStep(init=init, step=step, sample=sample, critic_values=critic_values if critic else None,
-                     n_slices=n_slices, config=cfg, generator=gen, critic=critic, unroll=unroll)
+                     n_slices=n_slices, config=cfg, generator=gen, critic=critic)
 
 
 def _critic_free_loss(cfg: TrainConfig, fake: jax.Array, real: jax.Array, key: jax.Array) -> jax.Array:
@@ -325,6 +317,18 @@ def _critic_free_loss(cfg: TrainConfig, fake: jax.Array, real: jax.Array, key: j
         # Fresh directions every step (Deshpande et al. 2018).
         return dv.sliced_wasserstein(fake, real, key, n_projections=cfg.n_projections)
     raise NotImplementedError(cfg.objective)
+
+
+def _unrolled(cfg: TrainConfig) -> bool:
+    """Whether the step's loops are written out instead of scanned.
+
+    XLA's CPU backend runs convolutions inside a while loop about 3x slower
+    than the same convolutions outside one (measured: a DCGAN step on the
+    digits took 135 ms alone, 445 ms as a scan of length 1), so the loops of
+    a convolutional model are unrolled; the MLP's matmuls lose nothing in a
+    loop, and a rolled loop compiles once whatever its length.
+    """
+    return cfg.model == "dcgan"
 
 
 def _scan(f, carry, xs, length: int, unroll: bool):
@@ -364,7 +368,7 @@ def make_multi_step(train_step: TrainStep, steps_per_call: int, *, mesh: Mesh | 
             idx = jax.random.randint(jax.random.fold_in(data_key, st.step), (k, bsz), 0, data.shape[0])
             return train_step.step(st, data[idx], key)
 
-        return _scan(body, state, None, steps_per_call, train_step.unroll)
+        return _scan(body, state, None, steps_per_call, _unrolled(train_step.config))
 
     if mesh is None:
         return jax.jit(multi, donate_argnums=0)
