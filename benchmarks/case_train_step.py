@@ -29,7 +29,7 @@ N_CRITIC = 5
 
 
 def _ours(width: int, steps: int = K):
-    from train import TrainConfig, load_dataset, make_multi_step, make_train_step
+    from divergences.train import TrainConfig, load_dataset, make_multi_step, make_train_step
 
     ds = load_dataset("8gaussians", n_train=20000, n_test=100)
     cfg = TrainConfig(objective="wgan-gp", width=width, depth=3, critic_width=width, critic_depth=3,
@@ -52,7 +52,7 @@ def _torch(width: int, steps: int = K):
     import torch  # optional peer
     from torch import nn
 
-    from train import load_dataset
+    from divergences.train import load_dataset
 
     torch.manual_seed(0)
 

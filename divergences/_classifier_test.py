@@ -43,7 +43,7 @@ from jax.scipy.special import gammaln
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
-from models import MLP
+from divergences.models import MLP
 
 __all__ = ["ClassifierTestResult", "classifier_two_sample_test"]
 
@@ -212,7 +212,7 @@ def classifier_two_sample_test(
     References:
       Lopez-Paz and Oquab, "Revisiting Classifier Two-Sample Tests", ICLR 2017.
     """
-    from models import ACTIVATIONS
+    from divergences.models import ACTIVATIONS
 
     x = v.check_samples("x", x)
     y = v.check_samples("y", y)

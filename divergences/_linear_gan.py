@@ -402,8 +402,10 @@ def solve_linear_gan_dual(
 
     Speed on CPU: the factorisations run in scipy's OpenBLAS (loaded at the
     first one); on a busy machine its spinning threads can make each solve
-    10-100x slower. Set ``OPENBLAS_NUM_THREADS=1`` before the first call
-    (``import train`` does so) unless the matrices are large.
+    much slower. Run the calls with one BLAS thread unless the matrices are
+    large: ``with threadpoolctl.threadpool_limits(1, user_api="blas"):`` (the
+    training loop of :mod:`divergences.train` does so, scoped to the loop;
+    importing this library changes no thread pool).
 
     Precision: float64 (x64 enabled) reaches duality gaps of ~1e-12
     relative. In float32 a lambda within ~1e-7 of 1 rounds to 1, so logits

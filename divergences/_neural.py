@@ -36,8 +36,8 @@ from jax.typing import ArrayLike
 from divergences import _validation as v
 from divergences._fgan import FGAN_DIVERGENCES, fgan_objective
 from divergences._gan import gradient_penalty, wasserstein_critic_loss, weight_clipping
-from models import MLP
-from models._mlp import ACTIVATIONS
+from divergences.models import MLP
+from divergences.models._mlp import ACTIVATIONS
 
 __all__ = ["estimate_wasserstein_dual", "estimate_f_divergence", "LIPSCHITZ_METHODS"]
 

@@ -4,7 +4,7 @@ This package imports nothing else of the project. Parameters are plain pytrees
 (`flax.linen`), so the train steps that use them stay pure functions.
 """
 
-from models._mlp import ACTIVATIONS as ACTIVATIONS
-from models._mlp import MLP as MLP
-from models._dcgan import DCGANCritic as DCGANCritic
-from models._dcgan import DCGANGenerator as DCGANGenerator
+from divergences.models._mlp import ACTIVATIONS as ACTIVATIONS
+from divergences.models._mlp import MLP as MLP
+from divergences.models._dcgan import DCGANCritic as DCGANCritic
+from divergences.models._dcgan import DCGANGenerator as DCGANGenerator

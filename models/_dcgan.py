@@ -27,7 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models._mlp import ACTIVATIONS
+from divergences.models._mlp import ACTIVATIONS
 
 
 def _upsamplings(height: int) -> tuple[int, int]:

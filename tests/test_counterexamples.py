@@ -1,4 +1,4 @@
-"""Tests of `python -m train.counterexamples` (the counterexamples behind WGAN).
+"""Tests of `python -m divergences.train.counterexamples` (the counterexamples behind WGAN).
 
 Oracles: hand-computed closed forms (KL = inf, TV = min(eps, 1), JS = min(eps, 1) log 2, W1 = eps),
 numerical integration (scipy) for the smoothed densities and the Gaussian JS, scipy's Student-t
@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from train.counterexamples import _divergences, _gradients, _likelihood, _shift
-from train.counterexamples._common import Config, confidence_interval, train_critics
+from divergences.train.counterexamples import _divergences, _gradients, _likelihood, _shift
+from divergences.train.counterexamples._common import Config, confidence_interval, train_critics
 
 LOG2 = math.log(2.0)
 
@@ -225,7 +225,7 @@ def test_likelihood_section_ascent_converges_or_diverges_as_the_curvature_says()
 
 
 def test_package_imports_without_matplotlib():
-    code = "import sys; sys.modules['matplotlib'] = None; import train.counterexamples as c; print(c.Config().seeds)"
+    code = "import sys; sys.modules['matplotlib'] = None; import divergences.train.counterexamples as c; print(c.Config().seeds)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "5"
 
@@ -233,7 +233,7 @@ def test_package_imports_without_matplotlib():
 @pytest.mark.slow
 def test_quick_command_writes_every_output(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "train.counterexamples", "--quick", "--out", str(tmp_path)], check=True, timeout=900
+        [sys.executable, "-m", "divergences.train.counterexamples", "--quick", "--out", str(tmp_path)], check=True, timeout=900
     )
     for name in ("table.md", "results.json", "divergences.png", "gradients.png", "learned_shift.png", "likelihood.png"):
         assert (tmp_path / name).stat().st_size > 0

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import divergences as dv
-from models import MLP
+from divergences.models import MLP
 
 LOG4 = math.log(4.0)
 

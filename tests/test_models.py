@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models
+from divergences import models
 
 
 @pytest.mark.parametrize("image_shape", [(8, 8, 1), (28, 28, 1), (8, 8, 3)])

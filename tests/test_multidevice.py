@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent(
     """
     import json
     import jax, jax.numpy as jnp, numpy as np
-    from train import TrainConfig, load_dataset, make_mesh, make_multi_step, make_train_step
+    from divergences.train import TrainConfig, load_dataset, make_mesh, make_multi_step, make_train_step
 
     assert len(jax.devices()) == 8, jax.devices()
     ds = load_dataset("8gaussians", n_train=1000, n_test=100)
@@ -84,8 +84,8 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
     # checkpoint folder; one process trains 150 steps in one go. Same seed, same
     # global batches: the parameters agree up to the order of the float32 sums
     # across devices (measured max relative difference ~1e-5; tolerance 1e-3).
-    from train import TrainConfig, make_train_step
-    from train._checkpoint import Checkpointer
+    from divergences.train import TrainConfig, make_train_step
+    from divergences.train._checkpoint import Checkpointer
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -95,7 +95,7 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
               "--eval-samples", "500", "--no-progress"]
 
     def cli(*args):
-        return subprocess.Popen([sys.executable, "-m", "train", *common, *args], env=env, cwd=root,
+        return subprocess.Popen([sys.executable, "-m", "divergences.train", *common, *args], env=env, cwd=root,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def two_processes(*args):

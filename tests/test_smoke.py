@@ -5,8 +5,8 @@ import divergences
 
 
 def test_packages_import():
-    import models  # noqa: F401
-    import train  # noqa: F401
+    import divergences.models  # noqa: F401
+    import divergences.train  # noqa: F401
 
     assert divergences.__version__
 

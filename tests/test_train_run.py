@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from train import TrainConfig, run
-from train.__main__ import main
+from divergences.train import TrainConfig, run
+from divergences.train.__main__ import main
 
 TINY = dict(objective="wgan-gp", dataset="8gaussians", width=16, depth=1, critic_width=16, critic_depth=1,
             batch_size=32, z_dim=2, n_critic=2, steps_per_call=10, eval_samples=200, progress=False)
@@ -128,7 +128,7 @@ def test_resume_without_checkpoint(tmp_path, capsys):
 
 
 def test_user_array_loads(tmp_path):
-    from train import load_dataset
+    from divergences.train import load_dataset
 
     path = str(tmp_path / "x.npz")
     np.savez(path, x=np.random.default_rng(0).normal(size=(50, 3)))
@@ -139,7 +139,7 @@ def test_user_array_loads(tmp_path):
 @pytest.mark.parametrize("name, dim", [("8gaussians", 2), ("25gaussians", 2), ("swissroll", 2),
                                        ("uniform_shift", 1), ("parallel_lines", 2), ("digits", 64)])
 def test_builtin_datasets(name, dim):
-    from train import load_dataset
+    from divergences.train import load_dataset
 
     ds = load_dataset(name, n_train=500, n_test=100)
     assert ds.train.shape[1] == dim and np.isfinite(ds.train).all() and len(ds.test) > 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import divergences as dv
-from train import TrainConfig, load_dataset, make_multi_step, make_train_step
+from divergences.train import TrainConfig, load_dataset, make_multi_step, make_train_step
 
 SMALL = dict(width=32, depth=2, critic_width=32, critic_depth=2, batch_size=64, z_dim=2)
 
@@ -182,7 +182,7 @@ def test_generator_average_follows_its_recursion(ring):
     ],
 )
 def test_resolved_defaults(fields, data_dim, expected):
-    from train import resolve_config
+    from divergences.train import resolve_config
 
     cfg = resolve_config(TrainConfig(**fields), data_dim=data_dim)
     for name, value in expected.items():
@@ -201,7 +201,7 @@ def test_bad_config_values(fields, needle):
 def test_unrolled_loop_equals_scan(with_xs, length):
     # The unrolled loop of the convolutional models must be lax.scan written
     # out: same carry, same stacked outputs (exactly: the same operations).
-    from train._steps import _scan
+    from divergences.train._steps import _scan
 
     def f(c, x):
         x = jnp.float32(1.0) if x is None else x

@@ -3,28 +3,23 @@
 `import train` stays light: orbax, matplotlib and scikit-learn are imported
 only by the functions that need them.
 
-Importing it sets ``OPENBLAS_NUM_THREADS=1`` unless already set: JAX's CPU
-Cholesky (the linear-dual solver) runs in scipy's OpenBLAS, loaded at the
-first factorisation, whose spinning threads fight XLA's own thread pool; on
-a busy 2-core machine that made the linear-dual step 10-100x slower.
+Importing it has no process-wide side effect: the single BLAS thread that the
+linear dual GAN's CPU factorisations want is scoped to the training loop
+(:func:`divergences.train._blas.single_blas_thread`).
 """
 
-import os
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from train._config import OBJECTIVES as OBJECTIVES
-from train._config import TrainConfig as TrainConfig
-from train._config import objective_defaults as objective_defaults
-from train._config import resolve_config as resolve_config
-from train._data import DATASETS as DATASETS
-from train._data import Dataset as Dataset
-from train._data import load_dataset as load_dataset
-from train._parallel import initialize_distributed as initialize_distributed
-from train._parallel import make_mesh as make_mesh
-from train._run import TrainingDiverged as TrainingDiverged
-from train._run import run as run
-from train._steps import TrainState as TrainState
-from train._steps import TrainStep as TrainStep
-from train._steps import make_multi_step as make_multi_step
-from train._steps import make_train_step as make_train_step
+from divergences.train._config import OBJECTIVES as OBJECTIVES
+from divergences.train._config import TrainConfig as TrainConfig
+from divergences.train._config import objective_defaults as objective_defaults
+from divergences.train._config import resolve_config as resolve_config
+from divergences.train._data import DATASETS as DATASETS
+from divergences.train._data import Dataset as Dataset
+from divergences.train._data import load_dataset as load_dataset
+from divergences.train._parallel import initialize_distributed as initialize_distributed
+from divergences.train._parallel import make_mesh as make_mesh
+from divergences.train._run import TrainingDiverged as TrainingDiverged
+from divergences.train._run import run as run
+from divergences.train._steps import TrainState as TrainState
+from divergences.train._steps import TrainStep as TrainStep
+from divergences.train._steps import make_multi_step as make_multi_step
+from divergences.train._steps import make_train_step as make_train_step

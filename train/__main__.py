@@ -1,4 +1,4 @@
-"""``python -m train``: train a generator with any objective on any data set.
+"""``python -m divergences.train``: train a generator with any objective on any data set.
 
 With no arguments it runs the demo: a short WGAN-GP run on 8 Gaussians that
 writes its plots, metrics and summary to ``runs/demo``.
@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from train._config import FGAN_DIVERGENCES, OBJECTIVES, TrainConfig, check_objective
-from train._data import DATASETS
+from divergences.train._config import FGAN_DIVERGENCES, OBJECTIVES, TrainConfig, check_objective
+from divergences.train._data import DATASETS
 
 # The demo: the defaults (wgan-gp, 40000 steps, paper optimizer settings) on
 # 8 Gaussians, about 2 minutes on 2 idle CPU cores with compilation; all 8
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     datasets = "\n".join(f"  {k:<15} {v}" for k, v in DATASETS.items())
     datasets += "\n  PATH.npy/.npz   your own [n, d] array (or [n, H, W(, C)] images); NaN/inf rejected"
     p = argparse.ArgumentParser(
-        prog="python -m train",
+        prog="python -m divergences.train",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a GAN-style generator. With no arguments: a ~2 minute WGAN-GP demo on 8 Gaussians.",
         epilog=f"objectives:\n{objectives}\n\ndatasets:\n{datasets}\n\n"
@@ -107,17 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         cfg = _config(args, demo=not argv)
-        from train._parallel import initialize_distributed, make_mesh
+        from divergences.train._parallel import initialize_distributed, make_mesh
 
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
         import jax
 
         n_dev = args.devices if args.devices is not None else len(jax.devices())
         mesh = make_mesh(n_dev) if n_dev > 1 or jax.process_count() > 1 else None
-        from train._run import TrainingDiverged, run
+        from divergences.train._run import TrainingDiverged, run
 
         if not argv:
-            print("demo: python -m train --objective wgan-gp --dataset 8gaussians (short run; --help for more)")
+            print("demo: python -m divergences.train --objective wgan-gp --dataset 8gaussians (short run; --help for more)")
         run(cfg, resume=args.resume, mesh=mesh)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

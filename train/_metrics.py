@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import divergences as dv
-from train._data import Dataset
+from divergences.train._data import Dataset
 
 __all__ = ["mixture_quality", "DigitClassifier", "evaluate"]
 

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from train._steps import DATA_AXIS, replicated
+from divergences.train._steps import DATA_AXIS, replicated
 
 __all__ = ["make_mesh", "initialize_distributed", "put_replicated", "gather"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train._data import Dataset
+from divergences.train._data import Dataset
 
 __all__ = ["save_samples", "save_curves"]
 

@@ -1,4 +1,4 @@
-"""The training loop behind ``python -m train``: compiled chunks, evaluation, plots, checkpoints."""
+"""The training loop behind ``python -m divergences.train``: compiled chunks, evaluation, plots, checkpoints."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from train._config import TrainConfig, resolve_config
-from train._data import load_dataset
-from train._parallel import gather, put_replicated
-from train._steps import TrainState, make_multi_step, make_train_step
+from divergences.train._blas import single_blas_thread
+from divergences.train._config import TrainConfig, resolve_config
+from divergences.train._data import load_dataset
+from divergences.train._parallel import gather, put_replicated
+from divergences.train._steps import TrainState, make_multi_step, make_train_step
 
 __all__ = ["run", "TrainingDiverged", "chunk_ends"]
 
@@ -85,6 +86,11 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
       ValueError: bad configuration, data or output folder (one-line message).
       TrainingDiverged: a NaN or infinite loss (the last good checkpoint stays).
     """
+    with single_blas_thread():  # scoped: the linear dual GAN's CPU Cholesky, see _blas
+        return _run(config, resume=resume, mesh=mesh, callback=callback, log=log)
+
+
+def _run(config, *, resume, mesh, callback, log):
     cfg = resolve_config(config)
     dataset = load_dataset(cfg.dataset, seed=cfg.seed)
     cfg = resolve_config(cfg, data_dim=dataset.dim)
@@ -115,7 +121,7 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
     metrics_path = os.path.join(out, "metrics.jsonl")
     records: list[dict] = []
     if cfg.checkpoint_every > 0 or resume:
-        from train._checkpoint import Checkpointer
+        from divergences.train._checkpoint import Checkpointer
 
         ckpt = Checkpointer(ckpt_dir)
     if resume:
@@ -148,7 +154,7 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
     sample_fn = jax.jit(ts.sample, static_argnums=2)
     classifier = None
     if dataset.labels_train is not None:
-        from train._metrics import DigitClassifier
+        from divergences.train._metrics import DigitClassifier
 
         classifier = DigitClassifier(dataset)
 
@@ -187,7 +193,7 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
                 ekey = jax.random.fold_in(eval_key, step)
                 samples = gather(sample_fn(state.gen_ema, ekey, cfg.eval_samples))
                 if _due(step, cfg.eval_every, cfg.steps):
-                    from train._metrics import evaluate
+                    from divergences.train._metrics import evaluate
 
                     last_eval = evaluate(samples, dataset, jax.random.fold_in(ekey, 1), classifier=classifier)
                     rec = {"step": step, "time_s": round(time.perf_counter() - t0, 3), **last_metrics, **last_eval}
@@ -196,7 +202,7 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
                         with open(metrics_path, "a") as f:
                             f.write(json.dumps(rec) + "\n")
                 if primary and _due(step, cfg.plot_every, cfg.steps):
-                    from train._plots import save_samples
+                    from divergences.train._plots import save_samples
 
                     save_samples(os.path.join(out, f"samples_{step:07d}.png"), np.asarray(samples), dataset,
                                  title=f"{cfg.objective} on {os.path.basename(cfg.dataset)}, step {step}")
@@ -222,7 +228,7 @@ def run(config: TrainConfig, *, resume: bool = False, mesh=None,
         with open(os.path.join(out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
         if records:
-            from train._plots import save_curves
+            from divergences.train._plots import save_curves
 
             save_curves(os.path.join(out, "curves.png"), records)
         log(_format_summary(summary, out))

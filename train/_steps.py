@@ -32,8 +32,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import divergences as dv
-import models
-from train._config import TrainConfig, resolve_config
+from divergences import models
+from divergences.train._config import TrainConfig, resolve_config
 
 __all__ = ["TrainState", "TrainStep", "make_train_step", "make_multi_step", "DATA_AXIS"]
 

@@ -1,4 +1,4 @@
-"""The counterexamples behind WGAN, with numbers and pictures: ``python -m train.counterexamples``.
+"""The counterexamples behind WGAN, with numbers and pictures: ``python -m divergences.train.counterexamples``.
 
 Why the Wasserstein distance is the better training signal when supports do
 not overlap, in five sections:
@@ -31,8 +31,8 @@ import time
 import jax
 import jax.numpy as jnp
 
-from train.counterexamples import _divergences, _gradients, _likelihood, _shift
-from train.counterexamples._common import Config, gaussian_samples, train_critics
+from divergences.train.counterexamples import _divergences, _gradients, _likelihood, _shift
+from divergences.train.counterexamples._common import Config, gaussian_samples, train_critics
 
 __all__ = ["Config", "run", "markdown", "write_outputs", "write_plots", "main"]
 
@@ -140,13 +140,13 @@ def _finite(obj):
 
 def write_plots(results: dict, out: str) -> list[str]:
     """Write the PNG figures into ``out`` (needs matplotlib); returns their paths."""
-    from train.counterexamples import _plots
+    from divergences.train.counterexamples import _plots
 
     return _plots.write_all(results, out)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line: ``python -m train.counterexamples [--out DIR] [--quick] [--no-plots]``."""
-    from train.counterexamples.__main__ import main as _main
+    """The command line: ``python -m divergences.train.counterexamples [--out DIR] [--quick] [--no-plots]``."""
+    from divergences.train.counterexamples.__main__ import main as _main
 
     _main(argv)

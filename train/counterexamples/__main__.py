@@ -1,4 +1,4 @@
-"""``python -m train.counterexamples``: reproduce the counterexamples behind WGAN (tables, JSON, plots)."""
+"""``python -m divergences.train.counterexamples``: reproduce the counterexamples behind WGAN (tables, JSON, plots)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import time
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m train.counterexamples", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m divergences.train.counterexamples", description=__doc__)
     parser.add_argument("--out", default="runs/counterexamples", help="output folder (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="a much smaller run with the same outputs (tests)")
     parser.add_argument("--seed", type=int, default=0, help="master PRNG seed (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures (no matplotlib needed)")
     args = parser.parse_args(argv)
 
-    from train.counterexamples import Config, markdown, run, write_outputs, write_plots
+    from divergences.train.counterexamples import Config, markdown, run, write_outputs, write_plots
 
     cfg = Config(seed=args.seed)
     if args.quick:

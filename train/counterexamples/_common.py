@@ -12,12 +12,12 @@ import numpy as np
 import optax
 
 import divergences as dv
-from models import MLP
+from divergences.models import MLP
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Every knob of ``python -m train.counterexamples``, with its default in one place.
+    """Every knob of ``python -m divergences.train.counterexamples``, with its default in one place.
 
     The defaults fit the whole run in under 3 minutes on 2 CPU cores; ``quick()``
     shrinks every budget for the tests.

@@ -20,7 +20,7 @@ import numpy as np
 
 import divergences as dv
 from divergences import closed_form
-from train.counterexamples._common import (
+from divergences.train.counterexamples._common import (
     Config,
     confidence_interval,
     fmt,

@@ -32,7 +32,7 @@ import numpy as np
 
 import divergences as dv
 from divergences import closed_form
-from train.counterexamples._common import Config, critic_model, fmt, lines
+from divergences.train.counterexamples._common import Config, critic_model, fmt, lines
 
 _LOG4 = math.log(4.0)
 
@@ -83,7 +83,7 @@ def run(cfg: Config, key: jax.Array, lines_data, w1_critics, discriminators, gau
     ``w1_critics``, ``discriminators``: section 2's critics, one per row;
     ``gauss_w1``, ``gauss_disc``: the critic and discriminator of the Gaussians.
     """
-    from train.counterexamples._common import confidence_interval
+    from divergences.train.counterexamples._common import confidence_interval
 
     g, s = len(cfg.grid), cfg.seeds
     k_z, k_real = jax.random.split(key)

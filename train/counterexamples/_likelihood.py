@@ -26,7 +26,7 @@ from jax.scipy.special import ndtr
 from jax.scipy.stats import norm
 
 from divergences import closed_form
-from train.counterexamples._common import Config, fmt, lines
+from divergences.train.counterexamples._common import Config, fmt, lines
 
 _LOG2 = float(np.log(2.0))
 # Gauss-Hermite nodes for E[h(U)], U ~ N(0, 1) (probabilists' weight exp(-u^2 / 2)).

@@ -1,4 +1,4 @@
-"""The figures of ``python -m train.counterexamples`` (matplotlib, imported here only)."""
+"""The figures of ``python -m divergences.train.counterexamples`` (matplotlib, imported here only)."""
 
 from __future__ import annotations
 

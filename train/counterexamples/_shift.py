@@ -34,7 +34,7 @@ import numpy as np
 import optax
 
 import divergences as dv
-from train.counterexamples._common import Config, critic_model, fmt, lines
+from divergences.train.counterexamples._common import Config, critic_model, fmt, lines
 
 OBJECTIVES = ("gan", "nsgan", "wgan", "wgan-gp", "sliced", "mmd")
 
