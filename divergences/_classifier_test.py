@@ -150,7 +150,6 @@ def classifier_two_sample_test(
     x: ArrayLike,
     y: ArrayLike,
     key: jax.Array,
-    /,
     *,
     train_fraction: float = 0.5,
     width: int = 64,
@@ -242,7 +241,7 @@ def classifier_two_sample_test(
     return _c2st_core(
         x.astype(dtype),
         y.astype(dtype),
-        key,
+        v.check_key("key", key),
         jnp.asarray(learning_rate, dtype),
         jnp.asarray(weight_decay, dtype),
         n_train=n_train,

@@ -241,7 +241,7 @@ def estimate_wasserstein_dual(
         "wasserstein", lipschitz, steps, batch_size, width, depth, activation, learning_rate,
         float(penalty_weight), float(clip),
     )  # fmt: skip
-    return _fit_and_estimate(x, y, key, cfg, holdout)
+    return _fit_and_estimate(x, y, v.check_key("key", key), cfg, holdout)
 
 
 def estimate_f_divergence(
@@ -304,4 +304,4 @@ def estimate_f_divergence(
         x, y, steps, batch_size, holdout, width, depth, activation, learning_rate
     )
     cfg = _Config(divergence, None, steps, batch_size, width, depth, activation, learning_rate, 0.0, 0.0)
-    return _fit_and_estimate(x, y, key, cfg, holdout)
+    return _fit_and_estimate(x, y, v.check_key("key", key), cfg, holdout)
