@@ -142,6 +142,7 @@ def _common(x, y, steps, batch_size, holdout, width, depth, activation, learning
     dtype = v.float_dtype(x, y)
     steps = v.check_int("steps", steps, minimum=1)
     batch_size = v.check_int("batch_size", batch_size, minimum=1)
+    v.check_static("holdout", holdout)  # it sets the split sizes
     v.check_scalar("holdout", holdout, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     width = v.check_int("width", width, minimum=1)
     depth = v.check_int("depth", depth, minimum=0)

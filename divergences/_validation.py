@@ -137,7 +137,8 @@ def checked(fn: Callable[..., T]) -> Callable[..., T]:
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
         dynamic_mask = tuple(_is_array(leaf) for leaf in leaves)
         static_leaves = tuple(None if dyn else leaf for dyn, leaf in zip(dynamic_mask, leaves))
-        signature = (treedef, dynamic_mask, static_leaves)
+        # Types too: 1, 1.0 and True are equal and hash alike, but are different options.
+        signature = (treedef, dynamic_mask, static_leaves, tuple(type(leaf) for leaf in static_leaves))
         try:
             compiled = cache.get(signature)
         except TypeError:

@@ -48,7 +48,7 @@ autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
 # Show `ArrayLike` as written, not as the union it stands for.
 autodoc_type_aliases = {"ArrayLike": "jax.typing.ArrayLike"}
-exclude_patterns = ["_build", "_generated", "counterexamples"]
+exclude_patterns = ["_build", "_generated"]
 html_theme = "alabaster"
 html_static_path: list[str] = []
 

@@ -192,6 +192,15 @@ def test_checked_still_raises_with_options_and_reuses_its_compilation():
     np.testing.assert_allclose(safe(jnp.array([[0.25], [0.75]]), q, axis=0), dv.kl_divergence(jnp.array([0.25, 0.75]), jnp.array([0.5, 0.5])), rtol=RTOL)
 
 
+def test_checked_tells_equal_options_of_different_types_apart(xy):
+    # 1 and True hash alike: a cached program must not serve the other (`one_sided` must be a bool).
+    x, y = xy
+    safe = dv.checked(dv.gradient_penalty)
+    np.testing.assert_allclose(safe(_critic, x, x, jax.random.key(0), one_sided=True), dv.gradient_penalty(_critic, x, x, jax.random.key(0), one_sided=True), rtol=RTOL)
+    with pytest.raises(ValueError, match=r"^`one_sided` must be a bool"):
+        safe(_critic, x, x, jax.random.key(0), one_sided=1)
+
+
 def test_checked_of_a_non_callable_names_fn():
     with pytest.raises(ValueError, match=r"^`fn` must be a callable"):
         dv.checked(dv.mmd(np.ones((3, 1)), np.zeros((3, 1)), bandwidth=1.0))
@@ -213,6 +222,8 @@ TRACED = {
     "n_projections": (lambda a: dv.sliced_wasserstein(_X, _Y, jax.random.key(0), n_projections=a), 8),
     "n_permutations": (lambda a: dv.two_sample_test(_X, _Y, jax.random.key(0), n_permutations=a), 9),
     "p": (lambda a: dv.wasserstein_1d(_X[:, 0], _Y[:, 0], p=a), 2),
+    "holdout": (lambda a: dv.estimate_wasserstein_dual(_X, _Y, jax.random.key(0), holdout=a, steps=2), 0.3),
+    "train_fraction": (lambda a: dv.classifier_two_sample_test(_X, _Y, jax.random.key(0), train_fraction=a, n_steps=2), 0.5),
 }
 
 

@@ -227,3 +227,12 @@ def test_linear_gan_accepts_n_and_n_by_1(samples):
     # The primal by hand: C/2 w^2 + sum softplus(-w x) + sum softplus(w y).
     expected = 0.5 * 0.09 + np.logaddexp(0, -0.3 * x[:, 0].astype(np.float64)).sum() + np.logaddexp(0, 0.3 * y[:, 0].astype(np.float64)).sum()
     np.testing.assert_allclose(dv.linear_gan_primal(w, x[:, 0], y[:, 0], C=1.0), expected, rtol=1e-5)
+
+
+def test_classifier_test_accepts_n_and_n_by_1(samples):
+    x, y = samples
+    key = jax.random.key(2)
+    a = dv.classifier_two_sample_test(x[:, 0], y[:, 0], key, n_steps=20, width=8, depth=1)
+    b = dv.classifier_two_sample_test(x[:, :1], y[:, :1], key, n_steps=20, width=8, depth=1)
+    for u, w in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(w))
