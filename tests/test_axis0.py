@@ -236,3 +236,12 @@ def test_classifier_test_accepts_n_and_n_by_1(samples):
     b = dv.classifier_two_sample_test(x[:, :1], y[:, :1], key, n_steps=20, width=8, depth=1)
     for u, w in zip(a, b):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(w))
+
+
+@pytest.mark.parametrize("estimator", [dv.estimate_f_divergence, dv.estimate_wasserstein_dual])
+def test_neural_estimators_accept_n_and_n_by_1(samples, estimator):
+    x, y = samples
+    options = dict(steps=5, width=8, depth=1, batch_size=16)
+    a = estimator(x[:, 0], y[:, 0], jax.random.key(3), **options)
+    b = estimator(x[:, :1], y[:, :1], jax.random.key(3), **options)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
