@@ -150,7 +150,6 @@ def classifier_two_sample_test(
     x: ArrayLike,
     y: ArrayLike,
     key: jax.Array,
-    /,
     *,
     train_fraction: float = 0.5,
     width: int = 64,
@@ -220,6 +219,7 @@ def classifier_two_sample_test(
         if x.ndim == y.ndim:
             v.check_same_dim("x", x, "y", y)
         raise v.fail("y", f"has shape {y.shape}, whose trailing shape does not match `x` of shape {x.shape}")
+    v.check_static("train_fraction", train_fraction)  # it sets the split sizes
     if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
         raise v.fail("train_fraction", f"must be a Python number in (0, 1); got {train_fraction!r}")
     v.check_scalar("train_fraction", train_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
@@ -242,7 +242,7 @@ def classifier_two_sample_test(
     return _c2st_core(
         x.astype(dtype),
         y.astype(dtype),
-        key,
+        v.check_key("key", key),
         jnp.asarray(learning_rate, dtype),
         jnp.asarray(weight_decay, dtype),
         n_train=n_train,
