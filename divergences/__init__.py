@@ -33,6 +33,14 @@ from divergences._gan import wasserstein_critic_loss as wasserstein_critic_loss
 from divergences._gan import wasserstein_generator_loss as wasserstein_generator_loss
 from divergences._gan import gradient_penalty as gradient_penalty
 from divergences._gan import weight_clipping as weight_clipping
+from divergences._losses import hinge_discriminator_loss as hinge_discriminator_loss
+from divergences._losses import hinge_generator_loss as hinge_generator_loss
+from divergences._losses import lsgan_discriminator_loss as lsgan_discriminator_loss
+from divergences._losses import lsgan_generator_loss as lsgan_generator_loss
+from divergences._losses import relativistic_discriminator_loss as relativistic_discriminator_loss
+from divergences._losses import relativistic_generator_loss as relativistic_generator_loss
+from divergences._losses import r1_penalty as r1_penalty
+from divergences._losses import r2_penalty as r2_penalty
 from divergences._fgan import FGAN_DIVERGENCES as FGAN_DIVERGENCES
 from divergences._fgan import fgan_activation as fgan_activation
 from divergences._fgan import fgan_conjugate as fgan_conjugate
