@@ -20,6 +20,7 @@ from divergences._binned import binned_divergence as binned_divergence
 from divergences._knn import knn_kl_divergence as knn_kl_divergence
 from divergences._mmd import median_bandwidth as median_bandwidth
 from divergences._mmd import mmd as mmd
+from divergences._mmd import PolynomialKernel as PolynomialKernel
 from divergences._mmd import resolve_kernel as resolve_kernel
 from divergences._wasserstein import max_sliced_wasserstein as max_sliced_wasserstein
 from divergences._wasserstein import sliced_wasserstein as sliced_wasserstein
@@ -55,6 +56,19 @@ from divergences._linear_gan import linear_gan_primal as linear_gan_primal
 from divergences._linear_gan import linear_gan_weights as linear_gan_weights
 from divergences._linear_gan import random_fourier_features as random_fourier_features
 from divergences._linear_gan import solve_linear_gan_dual as solve_linear_gan_dual
+
+# Sample-quality metrics in a feature space.
+from divergences._features import DensityCoverage as DensityCoverage
+from divergences._features import FrechetState as FrechetState
+from divergences._features import KIDResult as KIDResult
+from divergences._features import PrecisionRecall as PrecisionRecall
+from divergences._features import density_coverage as density_coverage
+from divergences._features import frechet_compute as frechet_compute
+from divergences._features import frechet_distance as frechet_distance
+from divergences._features import frechet_init as frechet_init
+from divergences._features import frechet_update as frechet_update
+from divergences._features import kernel_inception_distance as kernel_inception_distance
+from divergences._features import precision_recall as precision_recall
 
 # Two-sample tests and uncertainty.
 from divergences._classifier_test import ClassifierTestResult as ClassifierTestResult
