@@ -14,12 +14,11 @@ import jax
 import jax.numpy as jnp
 import jax.test_util
 import numpy as np
+import prdc  # test extra of pyproject.toml
 import pytest
 import scipy.linalg
 
 import divergences as dv
-
-prdc = pytest.importorskip("prdc")
 
 
 def _fid_scipy(x, y):
@@ -69,8 +68,8 @@ def test_frechet_float32(jit):
     fn = jax.jit(dv.frechet_distance) if jit else dv.frechet_distance
     got = fn(x.astype(np.float32), y.astype(np.float32))
     assert got.dtype == jnp.float32
-    # float32 eigen-decompositions of 8 x 8 matrices with condition number ~100: relative error ~1e-5.
-    np.testing.assert_allclose(got, _fid_scipy(x, y), rtol=1e-4)
+    # float32 statistics and eigen-decompositions of 8 x 8 matrices: relative error ~1e-6 (15x margin).
+    np.testing.assert_allclose(got, _fid_scipy(x, y), rtol=1e-5)
 
 
 @pytest.mark.parametrize("n", [20, 64])
@@ -85,8 +84,9 @@ def test_frechet_singular_covariances(n):
         np.testing.assert_allclose(got, ref, rtol=1e-9)
     got32 = dv.frechet_distance(x.astype(np.float32), y.astype(np.float32))
     assert bool(jnp.isfinite(got32))
-    # float32: ~64 round-off eigenvalues of size eps * ||M|| enter through their square roots.
-    np.testing.assert_allclose(got32, ref, rtol=2e-2)
+    # float32: the null space is cut off at eigh's round-off (error ~3e-7 at n = 20); at n = 64
+    # (rank 63) the smallest genuine eigenvalues are near that cut-off (error ~8e-4).
+    np.testing.assert_allclose(got32, ref, rtol=3e-3)
 
 
 def test_frechet_of_identical_sets_is_zero():
@@ -105,9 +105,9 @@ def test_streaming_equals_one_shot(x64):
         one_shot = dv.frechet_distance(x, y)
         sx, sy = dv.frechet_init(10), dv.frechet_init(10)
         update = jax.jit(dv.frechet_update)
-        for chunk in np.array_split(x, [7, 8, 100, 250]):  # uneven batches, one of a single sample
+        for chunk in np.array_split(x, [1, 100]):  # uneven batches, one of a single sample
             sx = update(sx, chunk)
-        for chunk in np.array_split(y, 9):
+        for chunk in np.array_split(y, 4):
             sy = update(sy, chunk)
         streamed = dv.frechet_compute(sx, sy)
         np.testing.assert_allclose(sx.mean, x.mean(0), rtol=1e-12 if x64 else 1e-6)
@@ -120,7 +120,7 @@ def test_frechet_grads_numerically_and_finite_at_equality():
     rng = np.random.default_rng(5)
     x, y = _correlated(rng, 12, 3), _correlated(rng, 10, 3, 0.5)
     with jax.enable_x64(True):
-        jax.test_util.check_grads(dv.frechet_distance, (jnp.asarray(x), jnp.asarray(y)), order=1, modes=["fwd", "rev"])
+        jax.test_util.check_grads(dv.frechet_distance, (jnp.asarray(x), jnp.asarray(y)), order=1, modes=["rev"])
         # Equal sets: the minimum, gradient 0 (not NaN, as through eigh with repeated eigenvalues).
         g = jax.grad(dv.frechet_distance)(jnp.asarray(x), jnp.asarray(x))
         np.testing.assert_allclose(g, 0.0, atol=1e-8)
@@ -148,6 +148,11 @@ def test_frechet_bad_input():
     with pytest.raises(ValueError, match="^`state_y` holds 2-dimensional"):
         dv.frechet_compute(dv.frechet_init(3), dv.frechet_init(2))
     assert bool(jnp.isnan(jax.jit(dv.frechet_distance)(x, jnp.full((5, 3), jnp.nan))))
+    # Shape errors raise at trace time under jit too.
+    with pytest.raises(ValueError, match="^`y_features` has feature dimension 4"):
+        jax.jit(dv.frechet_distance)(x, np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="^`fake` has feature dimension 4"):
+        jax.jit(dv.precision_recall)(x, np.zeros((5, 4)))
 
 
 # --- KID ---------------------------------------------------------------------------------------
@@ -178,10 +183,10 @@ def test_kid_subsets_match_numpy():
     x, y = np.abs(rng.normal(size=(90, 8))), np.abs(rng.normal(size=(70, 8))) + 0.1
     key = jax.random.key(3)
     with jax.enable_x64(True):
-        got = dv.kernel_inception_distance(x, y, key=key, n_subsets=5, subset_size=40)
+        got = dv.kernel_inception_distance(x, y, key=key, n_subsets=3, subset_size=40)
         # The same subsets, drawn as documented: one key per subset, split for x and y, without replacement.
         values = []
-        for k in jax.random.split(key, 5):
+        for k in jax.random.split(key, 3):
             kx, ky = jax.random.split(k)
             ix = np.asarray(jax.random.choice(kx, 90, (40,), replace=False))
             iy = np.asarray(jax.random.choice(ky, 70, (40,), replace=False))
@@ -190,7 +195,7 @@ def test_kid_subsets_match_numpy():
         np.testing.assert_allclose(got.mean, np.mean(values), rtol=1e-10)
         np.testing.assert_allclose(got.std, np.std(values), rtol=1e-8)
     # float32 (no x64): the same to float32 cancellation in sums of 1,600 values of size ~10.
-    got32 = dv.kernel_inception_distance(x, y, key=key, n_subsets=5, subset_size=40)
+    got32 = dv.kernel_inception_distance(x, y, key=key, n_subsets=3, subset_size=40)
     np.testing.assert_allclose(got32.mean, np.mean(values), rtol=1e-3, atol=1e-4)
 
 
@@ -219,8 +224,7 @@ def manifolds():
     return real, fake
 
 
-@pytest.mark.parametrize("jit", [False, True])
-@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize(("jit", "k"), [(False, 1), (False, 3), (True, 5)])
 def test_prdc_matches_the_prdc_package(manifolds, jit, k, capsys):
     real, fake = manifolds
     ref = prdc.compute_prdc(real, fake, nearest_k=k)
@@ -238,9 +242,9 @@ def test_prdc_matches_the_prdc_package(manifolds, jit, k, capsys):
 
 
 def test_prdc_blocking_does_not_change_the_result(manifolds):
-    real, fake = manifolds
+    real, fake = manifolds[0][:50], manifolds[1][:40]
     full = dv.precision_recall(real, fake, block_size=1000), dv.density_coverage(real, fake, block_size=1000)
-    for block in (1, 7, 199):
+    for block in (1, 7):
         got = dv.precision_recall(real, fake, block_size=block), dv.density_coverage(real, fake, block_size=block)
         np.testing.assert_array_equal(np.array(got), np.array(full))
 
