@@ -30,8 +30,8 @@ Conventions, where the usual implementations differ:
   the radius of a point is the distance to its k-th nearest neighbour in
   its own set (itself excluded), and "within" is strict (``<``). Distances
   are computed in row blocks, ``block_size`` query rows against the whole
-  other set at a time, so memory is ``O(block_size * n)``, never
-  ``O(n * m)``.
+  other set at a time, so memory is one centred copy of each set plus
+  ``O(block_size * (n + m))``, never ``O(n * m)``.
 """
 
 from __future__ import annotations
@@ -440,17 +440,23 @@ class DensityCoverage(NamedTuple):
 
 
 def _blocks(q: jax.Array, block_size: int, fn):
-    """Apply ``fn(rows [B, d], start) -> [B, ...]`` to row blocks of ``q``; the rows' results ``[n, ...]``."""
+    """Apply ``fn(rows [B, d], start) -> [B, ...]`` to row blocks of ``q``; the rows' results ``[n, ...]``.
+
+    ``block_size <= n``. The last block starts at ``n - B`` (it overlaps the
+    one before and rewrites the same values), so ``q`` is never padded or
+    copied; the results are written in place into one ``[n, ...]`` buffer.
+    """
     n = q.shape[0]
     nb = -(-n // block_size)
-    q_pad = jnp.pad(q, ((0, nb * block_size - n), (0, 0)))
+    shape = jax.eval_shape(fn, q[:block_size], 0)
+    out = jnp.zeros((n,) + shape.shape[1:], shape.dtype)
 
-    def block(i):
-        start = i * block_size
-        return fn(jax.lax.dynamic_slice_in_dim(q_pad, start, block_size), start)
+    def body(i, out):
+        start = jnp.minimum(i * block_size, n - block_size)
+        rows = jax.lax.dynamic_slice_in_dim(q, start, block_size)
+        return jax.lax.dynamic_update_slice_in_dim(out, fn(rows, start), start, axis=0)
 
-    out = jax.lax.map(block, jnp.arange(nb))
-    return out.reshape((nb * block_size,) + out.shape[2:])[:n]
+    return jax.lax.fori_loop(0, nb, body, out)
 
 
 def _sq_dists(a: jax.Array, b: jax.Array, bb: jax.Array) -> jax.Array:
