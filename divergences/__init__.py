@@ -22,6 +22,7 @@ from divergences._binned import binned_divergence as binned_divergence
 from divergences._knn import knn_kl_divergence as knn_kl_divergence
 from divergences._mmd import median_bandwidth as median_bandwidth
 from divergences._mmd import mmd as mmd
+from divergences._mmd import PolynomialKernel as PolynomialKernel
 from divergences._mmd import resolve_kernel as resolve_kernel
 from divergences._mmd import Kernel as Kernel
 from divergences._mmd import GaussianKernel as GaussianKernel
@@ -43,6 +44,14 @@ from divergences._gan import wasserstein_critic_loss as wasserstein_critic_loss
 from divergences._gan import wasserstein_generator_loss as wasserstein_generator_loss
 from divergences._gan import gradient_penalty as gradient_penalty
 from divergences._gan import weight_clipping as weight_clipping
+from divergences._losses import hinge_discriminator_loss as hinge_discriminator_loss
+from divergences._losses import hinge_generator_loss as hinge_generator_loss
+from divergences._losses import lsgan_discriminator_loss as lsgan_discriminator_loss
+from divergences._losses import lsgan_generator_loss as lsgan_generator_loss
+from divergences._losses import relativistic_discriminator_loss as relativistic_discriminator_loss
+from divergences._losses import relativistic_generator_loss as relativistic_generator_loss
+from divergences._losses import r1_penalty as r1_penalty
+from divergences._losses import r2_penalty as r2_penalty
 from divergences._fgan import FGAN_DIVERGENCES as FGAN_DIVERGENCES
 from divergences._fgan import fgan_activation as fgan_activation
 from divergences._fgan import fgan_conjugate as fgan_conjugate
@@ -57,6 +66,19 @@ from divergences._linear_gan import linear_gan_primal as linear_gan_primal
 from divergences._linear_gan import linear_gan_weights as linear_gan_weights
 from divergences._linear_gan import random_fourier_features as random_fourier_features
 from divergences._linear_gan import solve_linear_gan_dual as solve_linear_gan_dual
+
+# Sample-quality metrics in a feature space.
+from divergences._features import DensityCoverage as DensityCoverage
+from divergences._features import FrechetState as FrechetState
+from divergences._features import KIDResult as KIDResult
+from divergences._features import PrecisionRecall as PrecisionRecall
+from divergences._features import density_coverage as density_coverage
+from divergences._features import frechet_compute as frechet_compute
+from divergences._features import frechet_distance as frechet_distance
+from divergences._features import frechet_init as frechet_init
+from divergences._features import frechet_update as frechet_update
+from divergences._features import kernel_inception_distance as kernel_inception_distance
+from divergences._features import precision_recall as precision_recall
 
 # Two-sample tests and uncertainty.
 from divergences._classifier_test import ClassifierTestResult as ClassifierTestResult

@@ -66,7 +66,38 @@ def _paired_outputs(name_r: str, r: ArrayLike, name_f: str, f: ArrayLike) -> tup
     return r.astype(dtype), f.astype(dtype)
 
 
-def gan_discriminator_loss(real_logits: ArrayLike, fake_logits: ArrayLike) -> jax.Array:
+def _sample_mean(values: jax.Array, weights: ArrayLike | None, name: str, samples_name: str) -> jax.Array:
+    r"""Mean of per-sample losses ``values [n, ...]``, weighted along the sample axis.
+
+    Without weights: the mean of every entry. With ``weights [n]`` (``>= 0``,
+    positive total): :math:`\sum_i w_i \bar\ell_i / \sum_i w_i`, with
+    :math:`\bar\ell_i` the mean of sample ``i``'s entries. Under ``jit``,
+    weights summing to 0 give NaN.
+    """
+    if weights is None:
+        return jnp.mean(values)
+    n = values.shape[0]
+    w = v.check_weights(name, weights, shape=(n,), samples_name=samples_name).astype(values.dtype)
+    return jnp.sum(w * jnp.mean(values.reshape(n, -1), axis=1))
+
+
+def _sample_average(values: jax.Array, weights: ArrayLike | None, name: str, samples_name: str) -> jax.Array:
+    """The (weighted) mean over the sample axis only: shape ``values.shape[1:]``."""
+    if weights is None:
+        return jnp.mean(values, axis=0)
+    n = values.shape[0]
+    w = v.check_weights(name, weights, shape=(n,), samples_name=samples_name).astype(values.dtype)
+    return jnp.tensordot(w, values, axes=1)
+
+
+def gan_discriminator_loss(
+    real_logits: ArrayLike,
+    fake_logits: ArrayLike,
+    *,
+    label_smoothing: float = 0.0,
+    real_weights: ArrayLike | None = None,
+    fake_weights: ArrayLike | None = None,
+) -> jax.Array:
     r"""The discriminator loss of the original (minimax) GAN, from logits.
 
     .. math::
@@ -79,10 +110,25 @@ def gan_discriminator_loss(real_logits: ArrayLike, fake_logits: ArrayLike) -> ja
     discriminator (:func:`optimal_discriminator`) its minimum is
     :math:`\log 4 - 2\,\mathrm{JS}(p_\text{data}, p_G)`.
 
+    One-sided label smoothing (Salimans et al. 2016) replaces the real
+    label 1 by :math:`1 - s`, so the real term becomes :math:`(1 - s)\operatorname{softplus}(-l) + s\operatorname{softplus}(l)`;
+    the fake label stays 0 (smoothing it too moves the optimal discriminator
+    towards the fakes, which is why it is one-sided). TF-GAN's
+    ``label_smoothing=t`` goes through ``tf.losses.sigmoid_cross_entropy``,
+    whose real label is :math:`1 - t/2`: it is ``label_smoothing=t / 2``
+    here. Per-sample weights
+    turn each expectation into a weighted mean,
+    :math:`\sum_i w_i \ell_i / \sum_i w_i` (TF-GAN divides by the number of
+    non-zero weights instead; the two agree for 0/1 weights).
+
     Args:
       real_logits: discriminator logits on real samples, shape ``[n, ...]``.
       fake_logits: logits on generated samples, shape ``[m, ...]`` with the
         same trailing axes.
+      label_smoothing: ``s`` in ``[0, 1)``, the amount taken off the real label.
+      real_weights: optional weights ``[n]`` of the real samples (``>= 0``,
+        positive total); ``None``: equal weights.
+      fake_weights: optional weights ``[m]`` of the generated samples.
 
     Returns:
       Scalar loss, ``>= 0``, float32 at least.
@@ -96,10 +142,17 @@ def gan_discriminator_loss(real_logits: ArrayLike, fake_logits: ArrayLike) -> ja
       Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014, eq. 1.
     """
     r, f = _paired_outputs("real_logits", real_logits, "fake_logits", fake_logits)
-    return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
+    v.check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0, high_inclusive=False)
+    s = jnp.asarray(label_smoothing, r.dtype)
+    real_term = (1 - s) * jax.nn.softplus(-r) + s * jax.nn.softplus(r)
+    return _sample_mean(real_term, real_weights, "real_weights", "real_logits") + _sample_mean(
+        jax.nn.softplus(f), fake_weights, "fake_weights", "fake_logits"
+    )
 
 
-def gan_generator_loss(fake_logits: ArrayLike, *, saturating: bool = False) -> jax.Array:
+def gan_generator_loss(
+    fake_logits: ArrayLike, *, saturating: bool = False, fake_weights: ArrayLike | None = None
+) -> jax.Array:
     r"""The generator loss of the GAN, minimax (saturating) or non-saturating.
 
     .. math::
@@ -115,6 +168,8 @@ def gan_generator_loss(fake_logits: ArrayLike, *, saturating: bool = False) -> j
     Args:
       fake_logits: discriminator logits on generated samples, shape ``[m, ...]``.
       saturating: use the minimax loss instead of the non-saturating one.
+      fake_weights: optional per-sample weights ``[m]`` (``>= 0``, positive
+        total): the expectation becomes a weighted mean.
 
     Returns:
       Scalar loss (``<= 0`` when saturating, ``>= 0`` otherwise).
@@ -131,8 +186,8 @@ def gan_generator_loss(fake_logits: ArrayLike, *, saturating: bool = False) -> j
         raise v.fail("saturating", f"must be a bool; got {saturating!r}")
     f = _outputs("fake_logits", fake_logits)
     if saturating:
-        return -jnp.mean(jax.nn.softplus(f))
-    return jnp.mean(jax.nn.softplus(-f))
+        return -_sample_mean(jax.nn.softplus(f), fake_weights, "fake_weights", "fake_logits")
+    return _sample_mean(jax.nn.softplus(-f), fake_weights, "fake_weights", "fake_logits")
 
 
 def optimal_discriminator(p_real: ArrayLike, p_fake: ArrayLike) -> jax.Array:
@@ -178,7 +233,13 @@ def optimal_discriminator(p_real: ArrayLike, p_fake: ArrayLike) -> jax.Array:
     return jnp.where(pos, p / jnp.where(pos, total, 1), 0.5)
 
 
-def wasserstein_critic_loss(critic_real: ArrayLike, critic_fake: ArrayLike) -> jax.Array:
+def wasserstein_critic_loss(
+    critic_real: ArrayLike,
+    critic_fake: ArrayLike,
+    *,
+    real_weights: ArrayLike | None = None,
+    fake_weights: ArrayLike | None = None,
+) -> jax.Array:
     r"""The WGAN critic loss: the negated Kantorovich-Rubinstein dual objective.
 
     .. math::
@@ -195,6 +256,9 @@ def wasserstein_critic_loss(critic_real: ArrayLike, critic_fake: ArrayLike) -> j
     Args:
       critic_real: critic values on real samples, ``[n, ...]``.
       critic_fake: critic values on generated samples, ``[m, ...]``.
+      real_weights: optional per-sample weights ``[n]`` (``>= 0``, positive
+        total): each expectation becomes a weighted mean.
+      fake_weights: optional weights ``[m]`` of the generated samples.
 
     Returns:
       Scalar loss.
@@ -208,10 +272,12 @@ def wasserstein_critic_loss(critic_real: ArrayLike, critic_fake: ArrayLike) -> j
       Arjovsky, Chintala and Bottou, "Wasserstein GAN", ICML 2017, eq. 3.
     """
     r, f = _paired_outputs("critic_real", critic_real, "critic_fake", critic_fake)
-    return jnp.mean(f) - jnp.mean(r)
+    return _sample_mean(f, fake_weights, "fake_weights", "critic_fake") - _sample_mean(
+        r, real_weights, "real_weights", "critic_real"
+    )
 
 
-def wasserstein_generator_loss(critic_fake: ArrayLike) -> jax.Array:
+def wasserstein_generator_loss(critic_fake: ArrayLike, *, fake_weights: ArrayLike | None = None) -> jax.Array:
     r"""The WGAN generator loss, :math:`-\mathbb{E}_z[f(G(z))]`.
 
     The generator minimises the dual objective
@@ -221,6 +287,7 @@ def wasserstein_generator_loss(critic_fake: ArrayLike) -> jax.Array:
 
     Args:
       critic_fake: critic values on generated samples, ``[m, ...]``.
+      fake_weights: optional per-sample weights ``[m]`` (a weighted mean).
 
     Returns:
       Scalar loss.
@@ -233,7 +300,7 @@ def wasserstein_generator_loss(critic_fake: ArrayLike) -> jax.Array:
     References:
       Arjovsky, Chintala and Bottou, "Wasserstein GAN", ICML 2017, Algorithm 1.
     """
-    return -jnp.mean(_outputs("critic_fake", critic_fake))
+    return -_sample_mean(_outputs("critic_fake", critic_fake), fake_weights, "fake_weights", "critic_fake")
 
 
 def _safe_norm(sq: jax.Array) -> jax.Array:
@@ -281,7 +348,9 @@ def gradient_penalty(
       fake: generated samples, the shape of ``real``.
       key: PRNG key for the interpolation weights.
       target: the slope ``c`` the penalty pulls the gradient norm towards
-        (``> 0``).
+        (``>= 0``; 0 gives the zero-centred penalty at interpolates of
+        Thanh-Tung et al. 2019, and with ``real is fake`` the R1 penalty
+        :func:`r1_penalty`).
       one_sided: penalise only gradient norms above ``target``.
 
     Returns:
@@ -303,7 +372,7 @@ def gradient_penalty(
         raise v.fail("critic_fn", f"must be callable; got {type(critic_fn).__name__}")
     if not isinstance(one_sided, bool):
         raise v.fail("one_sided", f"must be a bool; got {one_sided!r}")
-    v.check_scalar("target", target, low=0.0, low_inclusive=False)
+    v.check_scalar("target", target, low=0.0)
     x = v.check_samples("real", real)
     y = v.check_samples("fake", fake)
     if x.shape != y.shape:

@@ -14,6 +14,10 @@ distance):
 ``"inverse_multiquadric"``  :math:`(1 + r^2 / h^2)^{-1/2}`
 ``"energy"``                :math:`-r` (no bandwidth; MMD^2 is then the
                             energy distance of Szekely and Rizzo)
+``"polynomial"``            :math:`(\gamma\, a \cdot b + c_0)^p`, by default
+                            :math:`(a \cdot b / d + 1)^3` (the KID kernel of
+                            Binkowski et al.; :class:`PolynomialKernel` for
+                            other ``degree``, ``gamma``, ``coef``)
 ==========================  =================================================
 
 An array of bandwidths gives the sum of the kernels at each bandwidth (a
@@ -25,7 +29,9 @@ constant for differentiation.
 
 Distances are computed as ``||a||^2 + ||b||^2 - 2 a.b`` (one matrix product)
 after centring both samples on their pooled mean, which limits the
-cancellation of that formula; squared distances are clamped at 0.
+cancellation of that formula; squared distances are clamped at 0. Kernels
+that are not functions of the distance (the polynomial kernel, callables)
+see the raw points.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ __all__ = [
     "InverseMultiquadricKernel",
     "EnergyKernel",
     "CallableKernel",
+    "PolynomialKernel",
     "KERNELS",
     "KERNEL_ALIASES",
     "ESTIMATORS",
@@ -87,6 +94,8 @@ class Kernel:
 
     name = "kernel"
     needs_bandwidth = True
+    # A function of the distance only: `mmd` may centre the samples first.
+    translation_invariant = True
 
     def __init__(self, bandwidth: ArrayLike | None = None):
         self.bandwidth = bandwidth
@@ -173,6 +182,7 @@ class CallableKernel(Kernel):
 
     name = "callable"
     needs_bandwidth = False
+    translation_invariant = False
 
     def __init__(self, fn: Callable[[jax.Array, jax.Array], jax.Array]):
         self.fn = fn
@@ -195,11 +205,66 @@ class CallableKernel(Kernel):
         return f"CallableKernel({self.fn!r})"
 
 
+@jax.tree_util.register_pytree_node_class
+class PolynomialKernel(Kernel):
+    r""":math:`k(a, b) = (\gamma\, a \cdot b + c_0)^p`; by default the KID kernel :math:`(a \cdot b / d + 1)^3`.
+
+    Not a function of the distance, so :func:`mmd` does not centre the
+    samples for it. ``degree`` is static (part of the kernel's type, a
+    Python int); ``gamma`` and ``coef`` are leaves and may be traced.
+
+    Args:
+      degree: the power :math:`p`, an integer ``>= 1``.
+      gamma: the scale of the inner product; ``None``: :math:`1/d`, with
+        :math:`d` the feature dimension of the points.
+      coef: the offset :math:`c_0`.
+    """
+
+    name = "polynomial"
+    needs_bandwidth = False
+    translation_invariant = False
+
+    def __init__(self, degree: int = 3, gamma: ArrayLike | None = None, coef: ArrayLike = 1.0):
+        self.degree = v.check_int("degree", degree, minimum=1)
+        self.gamma = gamma
+        self.coef = coef
+        self.bandwidth = None
+
+    def _gamma(self, a: jax.Array) -> jax.Array:
+        if self.gamma is None:
+            return jnp.asarray(1.0 / a.shape[-1], a.dtype)
+        return jnp.asarray(self.gamma, a.dtype)
+
+    def _of_dot(self, dot: jax.Array, a: jax.Array) -> jax.Array:
+        return (self._gamma(a) * dot + jnp.asarray(self.coef, a.dtype)) ** self.degree
+
+    def __call__(self, a, b):
+        return self._of_dot(a @ b.T, a)
+
+    def diagonal(self, a):
+        return self._of_dot(jnp.sum(a * a, axis=-1), a)
+
+    def tree_flatten(self):
+        return (self.gamma, self.coef), self.degree
+
+    @classmethod
+    def tree_unflatten(cls, aux_data, children):
+        obj = object.__new__(cls)
+        obj.degree = aux_data
+        obj.gamma, obj.coef = children
+        obj.bandwidth = None
+        return obj
+
+    def __repr__(self):
+        return f"PolynomialKernel(degree={self.degree}, gamma={self.gamma!r}, coef={self.coef!r})"
+
+
 KERNELS = {
     "gaussian": GaussianKernel,
     "laplace": LaplaceKernel,
     "inverse_multiquadric": InverseMultiquadricKernel,
     "energy": EnergyKernel,
+    "polynomial": PolynomialKernel,
 }
 
 # Common other names of the kernels (scikit-learn's "rbf" and "laplacian").
@@ -320,8 +385,19 @@ def resolve_kernel(kernel, bandwidth, x: ArrayLike, y: ArrayLike) -> Kernel:
 
 
 @functools.partial(jax.jit, static_argnames=("block_size", "exclude_diagonal"))
-def _kernel_sum(gram: Kernel, a: jax.Array, b: jax.Array, block_size: int | None, exclude_diagonal: bool) -> jax.Array:
-    """``sum_{i, j} k(a_i, b_j)`` (``i != j`` if ``exclude_diagonal``), in row blocks."""
+def _kernel_sum(
+    gram: Kernel,
+    a: jax.Array,
+    b: jax.Array,
+    block_size: int | None,
+    exclude_diagonal: bool,
+    wa: jax.Array | None = None,
+    wb: jax.Array | None = None,
+) -> jax.Array:
+    """``sum_{i, j} wa_i k(a_i, b_j) wb_j`` (``i != j`` if ``exclude_diagonal``; no weights: 1), in row blocks."""
+    if wa is not None:
+        # One weighted sum: a column-weighted Gram matrix, rows weighted through `a`'s weights.
+        return _weighted_kernel_sum(gram, a, b, block_size, exclude_diagonal, wa, wb)
     n = a.shape[0]
     if block_size is None or block_size >= n:
         k = gram(a, b)
@@ -348,6 +424,32 @@ def _kernel_sum(gram: Kernel, a: jax.Array, b: jax.Array, block_size: int | None
     return jnp.sum(jax.lax.map(jax.checkpoint(block), jnp.arange(nb)))
 
 
+def _weighted_kernel_sum(gram, a, b, block_size, exclude_diagonal, wa, wb):
+    """``sum_{i, j} wa_i k(a_i, b_j) wb_j``, the row blocks of :func:`_kernel_sum` with weights."""
+    n = a.shape[0]
+    if block_size is None or block_size >= n:
+        k = gram(a, b)
+        if exclude_diagonal:
+            k = jnp.where(jnp.eye(n, b.shape[0], dtype=bool), 0, k)
+        return jnp.sum(wa * (k @ wb))
+    nb = -(-n // block_size)
+    a_pad = jnp.pad(a, ((0, nb * block_size - n), (0, 0)))
+    wa_pad = jnp.pad(wa, (0, nb * block_size - n))
+    cols = jnp.arange(b.shape[0])
+
+    def block(i):
+        start = i * block_size
+        rows = jax.lax.dynamic_slice_in_dim(a_pad, start, block_size)
+        w_rows = jax.lax.dynamic_slice_in_dim(wa_pad, start, block_size)
+        k = gram(rows, b)
+        if exclude_diagonal:
+            r = start + jnp.arange(block_size)
+            k = jnp.where(r[:, None] != cols[None, :], k, 0)
+        return jnp.sum(w_rows * (k @ wb))  # padded rows have weight 0
+
+    return jnp.sum(jax.lax.map(jax.checkpoint(block), jnp.arange(nb)))
+
+
 def mmd(
     x: ArrayLike,
     y: ArrayLike,
@@ -356,6 +458,8 @@ def mmd(
     bandwidth: ArrayLike | None = None,
     estimator: str = "unbiased",
     block_size: int | None = None,
+    x_weights: ArrayLike | None = None,
+    y_weights: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Squared maximum mean discrepancy between two samples.
 
@@ -373,6 +477,14 @@ def mmd(
       :math:`\frac1N \sum_{i=1}^{N} k(x_{2i-1}, x_{2i}) + k(y_{2i-1}, y_{2i}) - k(x_{2i-1}, y_{2i}) - k(x_{2i}, y_{2i-1})`:
       unbiased, in linear time, with higher variance.
 
+    **Weights.** With sample weights :math:`w` (normalised to sum to 1) the
+    biased estimator is the MMD between the weighted empirical measures,
+    :math:`\sum_{ij} w_i w_j k(x_i, x_j) + \ldots - 2 \sum_{ij} w_i v_j k(x_i, y_j)`,
+    and the unbiased one divides the off-diagonal sums by
+    :math:`1 - \sum_i w_i^2` instead of :math:`n(n-1)/n^2`, which reduces to
+    the U-statistic for equal weights (and is unbiased for weights fixed
+    independently of the samples). The linear estimator takes no weights.
+
     With ``kernel="energy"`` (:math:`k = -\|a - b\|`) the biased estimator
     is the energy distance :math:`2\mathbb{E}\|X - Y\| - \mathbb{E}\|X - X'\| - \mathbb{E}\|Y - Y'\|`
     of the two empirical measures.
@@ -383,9 +495,9 @@ def mmd(
       y: samples, shape ``[m, d]`` (or ``[m]``).
       kernel: ``"gaussian"`` (alias ``"rbf"``), ``"laplace"`` (alias
         ``"laplacian"``), ``"inverse_multiquadric"`` (alias ``"imq"``),
-        ``"energy"``, a :class:`Kernel` (:class:`GaussianKernel`,
+        ``"energy"``, ``"polynomial"``, a :class:`Kernel` (:class:`GaussianKernel`,
         :class:`LaplaceKernel`, :class:`InverseMultiquadricKernel`,
-        :class:`EnergyKernel`, :class:`CallableKernel`, all exported by
+        :class:`EnergyKernel`, :class:`PolynomialKernel`, :class:`CallableKernel`, all exported by
         :mod:`divergences`), or a callable ``fn(a, b) -> scalar``
         on two points of shape ``[d]``. Conventions in the module docstring;
         the Gaussian kernel is :math:`\exp(-\|a - b\|^2 / (2h^2))`.
@@ -396,6 +508,9 @@ def mmd(
       block_size: compute the kernel sums ``block_size`` rows at a time, so
         memory is ``O(block_size * (n + m))`` rather than ``O((n + m)^2)``,
         in the forward and the backward pass; ``None``: whole Gram matrices.
+      x_weights: optional weights of the ``x`` samples, ``[n]``, ``>= 0``
+        with a positive total (normalised internally); ``None``: equal.
+      y_weights: optional weights of the ``y`` samples, ``[m]``.
 
     Returns:
       :math:`\widehat{\mathrm{MMD}^2}`, a scalar, float32 at least (the square,
@@ -425,9 +540,11 @@ def mmd(
     dtype = v.float_dtype(x, y)
     x, y = x.astype(dtype), y.astype(dtype)
     gram = resolve_kernel(kernel, bandwidth, x, y)
+    if x_weights is not None or y_weights is not None:
+        return _weighted_mmd(gram, x, y, estimator, block_size, x_weights, y_weights)
     # Distances are translation invariant; centring limits the cancellation
     # in ||a||^2 + ||b||^2 - 2 a.b (a callable kernel sees the raw points).
-    if not isinstance(gram, CallableKernel):
+    if gram.translation_invariant:
         center = jax.lax.stop_gradient(0.5 * (jnp.mean(x, 0) + jnp.mean(y, 0)))
         x, y = x - center, y - center
     n, m = x.shape[0], y.shape[0]
@@ -453,6 +570,30 @@ def mmd(
             value = kxx / float(n * (n - 1)) + kyy / float(m * (m - 1)) - 2 * kxy / float(n * m)
         else:
             value = kxx / float(n * n) + kyy / float(m * m) - 2 * kxy / float(n * m)
+    if v.is_concrete(value):
+        return value
+    ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))
+    return jnp.where(ok, value, jnp.nan)
+
+
+def _weighted_mmd(gram, x, y, estimator, block_size, x_weights, y_weights):
+    """The weighted biased/unbiased estimators of :func:`mmd` (see its docstring)."""
+    if estimator == "linear":
+        raise v.fail("x_weights" if x_weights is not None else "y_weights", "is not supported with estimator='linear'; use 'unbiased' or 'biased'")
+    n, m = x.shape[0], y.shape[0]
+    wx = jnp.full((n,), 1.0 / n, x.dtype) if x_weights is None else v.check_weights("x_weights", x_weights, shape=(n,), samples_name="x").astype(x.dtype)
+    wy = jnp.full((m,), 1.0 / m, y.dtype) if y_weights is None else v.check_weights("y_weights", y_weights, shape=(m,), samples_name="y").astype(y.dtype)
+    if gram.translation_invariant:
+        center = jax.lax.stop_gradient(0.5 * (jnp.mean(x, 0) + jnp.mean(y, 0)))
+        x, y = x - center, y - center
+    kxx = _kernel_sum(gram, x, x, block_size, True, wx, wx)
+    kyy = _kernel_sum(gram, y, y, block_size, True, wy, wy)
+    kxy = _kernel_sum(gram, x, y, block_size, False, wx, wy)
+    if estimator == "unbiased":
+        # 1 - sum w^2 is 0 when one sample carries all the weight: NaN then (no pairs).
+        value = kxx / (1 - jnp.sum(wx * wx)) + kyy / (1 - jnp.sum(wy * wy)) - 2 * kxy
+    else:
+        value = kxx + jnp.sum(wx * wx * gram.diagonal(x)) + kyy + jnp.sum(wy * wy * gram.diagonal(y)) - 2 * kxy
     if v.is_concrete(value):
         return value
     ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))

@@ -79,6 +79,7 @@ KEYED = {
     "estimate_wasserstein_dual": (dv.estimate_wasserstein_dual, "xy", dict(steps=3, width=8, depth=1, batch_size=16)),
     "sliced_wasserstein": (dv.sliced_wasserstein, "xy", dict(n_projections=4)),
     "max_sliced_wasserstein": (dv.max_sliced_wasserstein, "xy", dict(n_projections=4)),
+    "kernel_inception_distance": (dv.kernel_inception_distance, "xy", dict(n_subsets=3, subset_size=10)),
 }
 # Their key check belongs to divergences/_wasserstein.py (the `perf` branch):
 # `_get_projections` must call `v.check_key("key", key)`.

@@ -308,7 +308,7 @@ def test_bad_penalty_sample_shapes():
 
 def test_bad_penalty_target():
     with pytest.raises(ValueError, match="`target`"):
-        dv.gradient_penalty(lambda x: x[:, 0], jnp.zeros((5, 2)), jnp.zeros((5, 2)), jax.random.key(0), target=0.0)
+        dv.gradient_penalty(lambda x: x[:, 0], jnp.zeros((5, 2)), jnp.zeros((5, 2)), jax.random.key(0), target=-1.0)
 
 
 def test_bad_clip():
