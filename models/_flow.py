@@ -39,6 +39,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from divergences.models._mlp import ACTIVATIONS
 
@@ -107,6 +108,12 @@ class RealNVP(nn.Module):
       max_log_scale: the soft clamp of each layer's log-scale.
       elementwise_affine: a learned per-coordinate shift and log-scale
         before the couplings (on the data side).
+      rotations: a fixed orthogonal matrix (drawn once from ``seed``, not
+        trained; log-determinant 0, inverse its transpose) after every
+        coupling but the last, so that consecutive couplings split the
+        coordinates along different directions instead of the same two axis
+        sets (which helps most in low dimension).
+      seed: seeds the rotations.
 
     ``__call__(x) -> (z, log|det dz/dx|)``; ``inverse(z) -> (x, log|det dx/dz|)``
     (call it with ``model.apply(params, z, method="inverse")``).
@@ -119,6 +126,18 @@ class RealNVP(nn.Module):
     activation: str | Callable[[jax.Array], jax.Array] = "relu"
     max_log_scale: float = 3.0
     elementwise_affine: bool = True
+    rotations: bool = False
+    seed: int = 0
+
+    def _rotations(self) -> list[np.ndarray]:
+        if not self.rotations or self.dim < 2:
+            return []
+        rng = np.random.default_rng([self.seed, self.dim])
+        out = []
+        for _ in range(self.n_layers - 1):
+            q, r = np.linalg.qr(rng.standard_normal((self.dim, self.dim)))
+            out.append(q * np.sign(np.diag(r)))  # Haar-distributed, float64 (cast to the input's dtype)
+        return out
 
     def setup(self):
         if self.dim < 1 or self.n_layers < 1:
@@ -138,16 +157,22 @@ class RealNVP(nn.Module):
         if self.elementwise_affine:
             x = (x - self.loc) * jnp.exp(-self.log_scale)
             log_det = log_det - jnp.sum(self.log_scale)
-        for layer in self.layers:
+        rots = self._rotations()
+        for i, layer in enumerate(self.layers):
             x, ld = layer(x)
             log_det = log_det + ld
+            if i < len(rots):
+                x = x @ jnp.asarray(rots[i], x.dtype).T
         return x, log_det
 
     def inverse(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Generative direction: ``z [..., dim] -> (x [..., dim], log|det dx/dz| [...])``."""
         log_det = jnp.zeros(z.shape[:-1], z.dtype)
-        for layer in reversed(self.layers):
-            z, ld = layer.inverse(z)
+        rots = self._rotations()
+        for i in reversed(range(len(self.layers))):
+            if i < len(rots):
+                z = z @ jnp.asarray(rots[i], z.dtype)
+            z, ld = self.layers[i].inverse(z)
             log_det = log_det + ld
         if self.elementwise_affine:
             z = z * jnp.exp(self.log_scale) + self.loc

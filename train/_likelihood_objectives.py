@@ -66,6 +66,7 @@ class LikelihoodConfig:
       width, depth: hidden width and depth of every MLP (the flow's
         conditioners, the VAE's encoder and decoder); the conv pair's channels.
       n_layers: the flow's coupling layers.
+      rotations: fixed random rotations between the flow's couplings.
       max_log_scale: the soft clamp of each coupling's log-scale.
       latent_dim: the VAE's latent size.
       min_scale: the floor of the VAE's encoder and decoder scales
@@ -87,6 +88,7 @@ class LikelihoodConfig:
     width: int = 128
     depth: int = 2
     n_layers: int = 8
+    rotations: bool = False
     max_log_scale: float = 3.0
     latent_dim: int = 2
     min_scale: float = 1e-3
@@ -111,7 +113,7 @@ class LikelihoodConfig:
 
 def _flow(cfg: LikelihoodConfig) -> models.RealNVP:
     return models.RealNVP(dim=cfg.data_dim, n_layers=cfg.n_layers, width=cfg.width, depth=cfg.depth,
-                          max_log_scale=cfg.max_log_scale)
+                          max_log_scale=cfg.max_log_scale, rotations=cfg.rotations)
 
 
 def _vae(cfg: LikelihoodConfig):
@@ -261,7 +263,7 @@ def train_step(params, opt_state, batch, key, *, cfg: LikelihoodConfig):
     """One Adam step on :func:`loss`: ``(params, opt_state, batch [B, d], key) -> (params, opt_state, metrics)``."""
     (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch, key, cfg=cfg)
     updates, opt_state = make_optimizer(cfg).update(grads, opt_state, params)
-    metrics = dict(metrics, loss=value, grad_norm=optax.global_norm(grads))
+    metrics = dict(metrics, loss=value, grad_norm=optax.tree.norm(grads))
     return optax.apply_updates(params, updates), opt_state, metrics
 
 
