@@ -42,7 +42,7 @@ from divergences.train._metrics import evaluate
 # Per objective: the configuration used for every data set (the README's table).
 CONFIGS = {
     "flow": dict(objective="flow", width=64, depth=2, n_layers=16, rotations=True, learning_rate=5e-4, ema_decay=0.999),
-    "vae": dict(objective="vae", width=128, depth=2, latent_dim=2, learning_rate=1e-3, ema_decay=0.999),
+    "vae": dict(objective="vae", width=128, depth=2, latent_dim=2, learning_rate=1e-3, ema_decay=0.999, kl_warmup_steps=5000),
 }
 
 

@@ -79,6 +79,11 @@ class LikelihoodConfig:
       learning_rate, grad_clip: Adam's step and a global-norm clip (0: none).
       decay_steps: cosine decay of the step to 1% over this many steps
         (0: constant).
+      kl_warmup_steps: the VAE's KL term is weighted by
+        ``min(1, step / kl_warmup_steps)`` during training (the warm-up of
+        Bowman et al. 2016 and Sonderby et al. 2016, against the decoder
+        settling on a blurred fit before the code is used); 0: weight 1
+        throughout. Evaluation always uses the full ELBO.
       ema_decay: :func:`fit` returns an exponential moving average of the
         parameters with this decay (0: the raw parameters), as the GAN runs
         evaluate an averaged generator.
@@ -103,6 +108,7 @@ class LikelihoodConfig:
     learning_rate: float = 1e-3
     grad_clip: float = 10.0
     decay_steps: int = 0
+    kl_warmup_steps: int = 0
     ema_decay: float = 0.0
     dequantize: float = 0.0
 
@@ -165,7 +171,8 @@ def _decode(params, z, cfg):
     return mean, dv.softplus_scale(raw, min_scale=cfg.min_scale)
 
 
-def loss(params: dict[str, Any], batch: jax.Array, key: jax.Array, *, cfg: LikelihoodConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
+def loss(params: dict[str, Any], batch: jax.Array, key: jax.Array, *, cfg: LikelihoodConfig,
+         kl_weight: Any = 1.0) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The training loss in nats per dimension and its metrics.
 
     Args:
@@ -173,11 +180,14 @@ def loss(params: dict[str, Any], batch: jax.Array, key: jax.Array, *, cfg: Likel
       batch: ``[B, d]`` data.
       key: for the dequantisation noise and the VAE's reparameterised samples.
       cfg: static configuration.
+      kl_weight: the VAE's weight of the KL term (1: the ELBO; below 1
+        during a warm-up, see ``cfg.kl_warmup_steps``); ignored by the flow.
 
     Returns:
       ``(loss, metrics)``: flow ``-mean log p(x) / d``, metrics ``{"nll"}``;
-      vae ``-mean ELBO / d``, metrics ``{"neg_elbo", "kl", "reconstruction"}``
-      (all per dimension).
+      vae ``(reconstruction + kl_weight * kl) / d``, metrics
+      ``{"neg_elbo", "kl", "reconstruction"}`` (all per dimension; ``neg_elbo``
+      always with weight 1).
     """
     k_deq, k_z = jax.random.split(key)
     x = _dequantize(batch, k_deq, cfg)
@@ -193,7 +203,8 @@ def loss(params: dict[str, Any], batch: jax.Array, key: jax.Array, *, cfg: Likel
     elbo = dv.gaussian_elbo(recon, mean, scale)
     neg = -jnp.mean(elbo) / d
     kl = jnp.mean(dv.diag_gaussian_kl_standard(mean, scale)) / d
-    return neg, {"neg_elbo": neg, "kl": kl, "reconstruction": -jnp.mean(recon) / d}
+    rec = -jnp.mean(recon) / d
+    return rec + kl_weight * kl, {"neg_elbo": neg, "kl": kl, "reconstruction": rec}
 
 
 def sample(params: dict[str, Any], key: jax.Array, n: int, *, cfg: LikelihoodConfig) -> jax.Array:
@@ -276,9 +287,15 @@ def make_optimizer(cfg: LikelihoodConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), adam) if cfg.grad_clip > 0 else adam
 
 
-def train_step(params, opt_state, batch, key, *, cfg: LikelihoodConfig):
-    """One Adam step on :func:`loss`: ``(params, opt_state, batch [B, d], key) -> (params, opt_state, metrics)``."""
-    (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch, key, cfg=cfg)
+def train_step(params, opt_state, batch, key, step=None, *, cfg: LikelihoodConfig):
+    """One Adam step on :func:`loss`: ``(params, opt_state, batch [B, d], key, step) -> (params, opt_state, metrics)``.
+
+    ``step`` (an integer, traced or not) sets the KL warm-up weight; ``None``: weight 1.
+    """
+    kl_weight = 1.0
+    if step is not None and cfg.kl_warmup_steps > 0:
+        kl_weight = jnp.minimum(1.0, (step + 1) / cfg.kl_warmup_steps)
+    (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch, key, cfg=cfg, kl_weight=kl_weight)
     updates, opt_state = make_optimizer(cfg).update(grads, opt_state, params)
     metrics = dict(metrics, loss=value, grad_norm=optax.tree.norm(grads))
     return optax.apply_updates(params, updates), opt_state, metrics
@@ -292,7 +309,7 @@ def _chunk_fn(cfg: LikelihoodConfig, n_steps: int, batch_size: int):
             k = jax.random.fold_in(key, step)
             k_batch, k_loss = jax.random.split(k)
             idx = jax.random.randint(k_batch, (batch_size,), 0, data.shape[0])
-            p, o, m = train_step(p, o, data[idx], k_loss, cfg=cfg)
+            p, o, m = train_step(p, o, data[idx], k_loss, step, cfg=cfg)
             e = optax.incremental_update(p, e, 1.0 - cfg.ema_decay) if cfg.ema_decay > 0 else p
             return (p, o, e), m
         (params, opt_state, ema), metrics = jax.lax.scan(body, (params, opt_state, ema), start + jnp.arange(n_steps))
