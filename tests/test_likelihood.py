@@ -321,3 +321,17 @@ def test_vae_run_lowers_heldout_nll_on_8_gaussians():
     after = lo.heldout_nll_nats_per_dim(params, ds.test, key, cfg=cfg)
     # a decrease far beyond the IWAE estimate's noise (~0.01 nats/dim on 1000 points)
     assert after < before - 0.5, (before, after)
+
+
+def test_conv_vae_objective_shapes():
+    # the DCGAN-style pair on 8x8 digits, dequantised: shapes only (eval_shape, no compilation)
+    cfg = lo.LikelihoodConfig(objective="vae", model="dcgan", image_shape=(8, 8, 1), data_dim=64, width=4,
+                              latent_dim=3, dequantize=0.125, iwae_samples=5)
+    params = jax.eval_shape(lambda k: lo.init(k, cfg), jax.random.key(0))
+    batch = jax.ShapeDtypeStruct((6, 64), jnp.float32)
+    value, metrics = jax.eval_shape(lambda p, b, k: lo.loss(p, b, k, cfg=cfg), params, batch, jax.random.key(1))
+    assert value.shape == () and set(metrics) == {"neg_elbo", "kl", "reconstruction"}
+    assert jax.eval_shape(lambda p, k: lo.sample(p, k, 7, cfg=cfg), params, jax.random.key(2)).shape == (7, 64)
+    assert jax.eval_shape(lambda p, b, k: lo.log_likelihood(p, b, k, cfg=cfg), params, batch, jax.random.key(3)).shape == (6,)
+    with pytest.raises(ValueError, match=r"^`model` 'dcgan' needs"):
+        lo.LikelihoodConfig(objective="flow", model="dcgan", image_shape=(8, 8, 1))
