@@ -88,6 +88,14 @@ from divergences._two_sample import TwoSampleResult as TwoSampleResult
 from divergences._two_sample import bootstrap as bootstrap
 from divergences._two_sample import two_sample_test as two_sample_test
 
+# Likelihood-based objectives (VAE, IWAE, normalizing flows).
+from divergences._likelihood import diag_gaussian_kl_standard as diag_gaussian_kl_standard
+from divergences._likelihood import diag_gaussian_log_prob as diag_gaussian_log_prob
+from divergences._likelihood import flow_log_prob as flow_log_prob
+from divergences._likelihood import gaussian_elbo as gaussian_elbo
+from divergences._likelihood import iwae_bound as iwae_bound
+from divergences._likelihood import softplus_scale as softplus_scale
+
 __version__ = "0.1.0"
 
 # The public surface is the list of re-exports above, written once: `__all__`
