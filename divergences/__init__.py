@@ -41,6 +41,8 @@ from divergences._fgan import fgan_objective as fgan_objective
 from divergences._neural import LIPSCHITZ_METHODS as LIPSCHITZ_METHODS
 from divergences._neural import estimate_f_divergence as estimate_f_divergence
 from divergences._neural import estimate_wasserstein_dual as estimate_wasserstein_dual
+from divergences._neural import NeuralEstimate as NeuralEstimate
+from divergences._neural import UnreliableEstimateWarning as UnreliableEstimateWarning
 from divergences._linear_gan import RandomFourierFeatures as RandomFourierFeatures
 from divergences._linear_gan import linear_gan_dual as linear_gan_dual
 from divergences._linear_gan import linear_gan_primal as linear_gan_primal
