@@ -49,6 +49,7 @@ from divergences._linear_gan import linear_gan_primal as linear_gan_primal
 from divergences._linear_gan import linear_gan_weights as linear_gan_weights
 from divergences._linear_gan import random_fourier_features as random_fourier_features
 from divergences._linear_gan import solve_linear_gan_dual as solve_linear_gan_dual
+from divergences._linear_gan import PrecisionWarning as PrecisionWarning
 
 # Two-sample tests and uncertainty.
 from divergences._classifier_test import ClassifierTestResult as ClassifierTestResult
