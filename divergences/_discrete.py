@@ -147,19 +147,35 @@ def _js_terms_jvp(primals, tangents):
     return _js_value(p, q), tangent
 
 
-def _prepare(p: ArrayLike, q: ArrayLike, axis: int, name_p: str = "p", name_q: str = "q"):
-    """Validate and broadcast two probability arrays; returns (p, q, axis)."""
+def _input_precision(p_in, q_in, default) -> jnp.dtype:
+    """The least precise floating dtype among the raw inputs (``default`` if none is floating)."""
+    eps, out = 0.0, default
+    for a in (p_in, q_in):
+        dt = getattr(a, "dtype", None)
+        if dt is not None and jnp.issubdtype(dt, jnp.floating) and float(jnp.finfo(dt).eps) > eps:
+            eps, out = float(jnp.finfo(dt).eps), jnp.dtype(dt)
+    return out if eps > float(jnp.finfo(default).eps) else default
+
+
+def _prepare(p_in: ArrayLike, q_in: ArrayLike, axis: int, name_p: str = "p", name_q: str = "q"):
+    p, q = p_in, q_in
+    """Validate and broadcast two probability arrays; returns (p, q, axis, tol).
+
+    ``tol`` is the sum-to-one tolerance of the least precise input dtype (float16 and bfloat16
+    histograms are computed in float32 but were rounded in their own precision).
+    """
     p = v.as_float_array(name_p, p, min_ndim=1)
     q = v.as_float_array(name_q, q, min_ndim=1)
+    tol_dtype = _input_precision(p_in, q_in, p.dtype)
     dtype = v.float_dtype(p, q)
     shape = v.broadcast_shapes({name_p: p.shape, name_q: q.shape})
     axis = v.check_axis("axis", axis, len(shape))
     p = jnp.broadcast_to(p.astype(dtype), shape)
     q = jnp.broadcast_to(q.astype(dtype), shape)
     v.check_nonempty(name_p, p, axis)
-    v.check_probabilities(name_p, p, axis=axis)
-    v.check_probabilities(name_q, q, axis=axis)
-    return p, q, axis
+    v.check_probabilities(name_p, p, axis=axis, tol_dtype=tol_dtype)
+    v.check_probabilities(name_q, q, axis=axis, tol_dtype=tol_dtype)
+    return p, q, axis, v._sum_tolerance(tol_dtype, p.shape[axis])
 
 
 def _clip_nonneg(x: jax.Array) -> jax.Array:
@@ -173,7 +189,7 @@ def _clip_upper(x: jax.Array, upper: float) -> jax.Array:
     return jnp.where(x > upper, upper, x)
 
 
-def _reduce(terms: jax.Array, p: jax.Array, q: jax.Array, axis: int, upper: float | None) -> jax.Array:
+def _reduce(terms: jax.Array, p: jax.Array, q: jax.Array, axis: int, upper: float | None, tol: float) -> jax.Array:
     """Sum the terms, clip rounding to the range, and poison invalid batch elements with NaN.
 
     Eager calls have already raised on invalid input; under ``jit`` the values
@@ -183,17 +199,16 @@ def _reduce(terms: jax.Array, p: jax.Array, q: jax.Array, axis: int, upper: floa
     value = _clip_nonneg(jnp.sum(terms, axis=axis))
     if upper is not None:
         value = _clip_upper(value, upper)
-    tol = v._sum_tolerance(p.dtype, p.shape[axis])
     good = jnp.ones(value.shape, bool)
     for a in (p, q):
         good &= jnp.all((a >= 0) & jnp.isfinite(a), axis=axis) & (jnp.abs(jnp.sum(a, axis=axis) - 1) <= tol)
     return jnp.where(good, value, jnp.nan)
 
 
-@functools.partial(jax.jit, static_argnames=("kind", "axis"))
-def _named(p: jax.Array, q: jax.Array, *, kind: str, axis: int) -> jax.Array:
-    """The named divergences, compiled once per (kind, axis, shape, dtype)."""
-    return _reduce(_NAMED_TERMS[kind](p, q), p, q, axis, _UPPER.get(kind))
+@functools.partial(jax.jit, static_argnames=("kind", "axis", "tol"))
+def _named(p: jax.Array, q: jax.Array, *, kind: str, axis: int, tol: float) -> jax.Array:
+    """The named divergences, compiled once per (kind, axis, tolerance, shape, dtype)."""
+    return _reduce(_NAMED_TERMS[kind](p, q), p, q, axis, _UPPER.get(kind), tol)
 
 
 def kl_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
@@ -224,8 +239,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
       Statist. 22 (1951). Cover and Thomas, *Elements of Information Theory*
       (2006), eq. 2.26.
     """
-    p, q, axis = _prepare(p, q, axis)
-    return _named(p, q, kind="kl", axis=axis)
+    p, q, axis, tol = _prepare(p, q, axis)
+    return _named(p, q, kind="kl", axis=axis, tol=tol)
 
 
 def total_variation(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
@@ -251,8 +266,8 @@ def total_variation(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
     References:
       Tsybakov, *Introduction to Nonparametric Estimation* (2009), sec. 2.4.
     """
-    p, q, axis = _prepare(p, q, axis)
-    return _named(p, q, kind="total_variation", axis=axis)
+    p, q, axis, tol = _prepare(p, q, axis)
+    return _named(p, q, kind="total_variation", axis=axis, tol=tol)
 
 
 def js_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
@@ -283,8 +298,8 @@ def js_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
       Lin, "Divergence measures based on the Shannon entropy", IEEE Trans.
       Inf. Theory 37 (1991).
     """
-    p, q, axis = _prepare(p, q, axis)
-    return _named(p, q, kind="js", axis=axis)
+    p, q, axis, tol = _prepare(p, q, axis)
+    return _named(p, q, kind="js", axis=axis, tol=tol)
 
 
 @jax.custom_jvp
@@ -416,9 +431,9 @@ def f_divergence(
         raise v.fail("f", f"must be a name ({', '.join(F_DIVERGENCES)}) or a callable generator; got {f!r}")
     if not isinstance(f, str):
         v.check_scalar("slope_at_infinity", slope_at_infinity)
-    p, q, axis = _prepare(p, q, axis)
+    p, q, axis, tol = _prepare(p, q, axis)
     if isinstance(f, str):
-        return _named(p, q, kind=f, axis=axis)
+        return _named(p, q, kind=f, axis=axis, tol=tol)
     try:
         f_one = f(jnp.ones((), p.dtype))
     except Exception as e:  # noqa: BLE001 - report any failure of the user's f
@@ -428,4 +443,4 @@ def f_divergence(
     if v.is_concrete(f_one) and not abs(float(f_one)) <= 1e-6:
         raise v.fail("f", f"must satisfy f(1) = 0; got f(1) = {float(f_one)}")
     f_zero_nan = jnp.isnan(f(jnp.zeros((), p.dtype)))
-    return _reduce(_callable_terms(f, p, q, slope_at_infinity, f_zero_nan), p, q, axis, None)
+    return _reduce(_callable_terms(f, p, q, slope_at_infinity, f_zero_nan), p, q, axis, None, tol)

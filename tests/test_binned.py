@@ -112,3 +112,13 @@ def test_bad_nan_samples(data):
     x, y = data
     with pytest.raises(ValueError, match="`y`"):
         dv.binned_divergence(x, np.where(np.arange(len(y)) == 0, np.nan, y), bins=5)
+
+
+@pytest.mark.parametrize("rng", [(0.0, np.inf), (-np.inf, 1.0), (-np.inf, np.inf)])
+def test_infinite_range_refused(rng):
+    # Issue 17: binned_divergence accepted an infinite `range`.
+    x, y = np.linspace(0, 1, 20), np.linspace(0.2, 1.2, 20)
+    with pytest.raises(ValueError, match="^`range`"):
+        dv.binned_divergence(x, y, bins=4, range=rng)
+    fn = jax.jit(lambda a, lo, hi: dv.binned_divergence(a, y, bins=4, range=(lo, hi)))
+    assert np.isnan(float(fn(x, *rng)))
