@@ -45,6 +45,7 @@ from jax.typing import ArrayLike
 
 from divergences import _sort
 from divergences import _validation as v
+from divergences._numerics import safe_sqrt as _safe_sqrt  # derivative 0 (not inf/NaN) at 0
 
 __all__ = [
     "mmd",
@@ -72,12 +73,6 @@ def _sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
     bb = jnp.sum(b * b, axis=-1)
     d2 = aa[:, None] + bb[None, :] - 2 * (a @ b.T)
     return jnp.where(d2 > 0, d2, 0)
-
-
-def _safe_sqrt(d2: jax.Array) -> jax.Array:
-    """``sqrt`` with derivative 0 (not inf/NaN) at 0."""
-    pos = d2 > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, d2, 1)), 0)
 
 
 @jax.tree_util.register_pytree_node_class

@@ -58,6 +58,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
+from divergences._numerics import safe_norm
 
 __all__ = [
     "TwoSampleResult",
@@ -253,13 +254,6 @@ def _quadratic_test(kmat: jax.Array, n: int, keys: jax.Array, chunk: int, unbias
 
     null = _chunked_map(null_one, keys, chunk)
     return observed, null
-
-
-def _safe_norm(d: jax.Array) -> jax.Array:
-    """Euclidean norm along the last axis with a zero (not NaN) gradient at 0."""
-    sq = jnp.sum(d * d, axis=-1)
-    pos = sq > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1)), 0)
 
 
 def _distance_matrix(z: jax.Array, chunk: int) -> jax.Array:
@@ -463,6 +457,9 @@ def _scale_of(z: jax.Array) -> jax.Array:
     from divergences._mmd import _power_of_two_scale
 
     return _power_of_two_scale(z)
+
+
+_safe_norm = safe_norm  # Euclidean norm along the last axis with a zero (not NaN) gradient at 0
 
 
 def _as_2d(a: jax.Array) -> jax.Array:

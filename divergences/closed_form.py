@@ -22,7 +22,7 @@ from jax.scipy.special import erf
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
-from divergences._numerics import psd_sqrt, safe_sqrt
+from divergences._numerics import LOG2, psd_sqrt, safe_sqrt
 
 __all__ = [
     "uniform_intervals",
@@ -33,7 +33,7 @@ __all__ = [
     "gaussian_w2",
 ]
 
-_LOG2 = 0.6931471805599453
+_LOG2 = LOG2
 
 
 def _scalars(**named: ArrayLike) -> list[jax.Array]:
