@@ -14,6 +14,8 @@ from divergences._discrete import f_divergence as f_divergence
 from divergences._discrete import js_divergence as js_divergence
 from divergences._discrete import kl_divergence as kl_divergence
 from divergences._discrete import total_variation as total_variation
+from divergences._discrete import F_DIVERGENCES as F_DIVERGENCES
+from divergences._discrete import DIVERGENCE_ALIASES as DIVERGENCE_ALIASES
 
 # Sample-based estimators.
 from divergences._binned import binned_divergence as binned_divergence
@@ -21,6 +23,14 @@ from divergences._knn import knn_kl_divergence as knn_kl_divergence
 from divergences._mmd import median_bandwidth as median_bandwidth
 from divergences._mmd import mmd as mmd
 from divergences._mmd import resolve_kernel as resolve_kernel
+from divergences._mmd import Kernel as Kernel
+from divergences._mmd import GaussianKernel as GaussianKernel
+from divergences._mmd import LaplaceKernel as LaplaceKernel
+from divergences._mmd import InverseMultiquadricKernel as InverseMultiquadricKernel
+from divergences._mmd import EnergyKernel as EnergyKernel
+from divergences._mmd import CallableKernel as CallableKernel
+from divergences._mmd import KERNELS as KERNELS
+from divergences._mmd import KERNEL_ALIASES as KERNEL_ALIASES
 from divergences._wasserstein import max_sliced_wasserstein as max_sliced_wasserstein
 from divergences._wasserstein import sliced_wasserstein as sliced_wasserstein
 from divergences._wasserstein import wasserstein_1d as wasserstein_1d
@@ -60,3 +70,12 @@ from divergences._two_sample import bootstrap as bootstrap
 from divergences._two_sample import two_sample_test as two_sample_test
 
 __version__ = "0.1.0"
+
+# The public surface is the list of re-exports above, written once: `__all__`
+# is read from it (every public name bound in this file, the subpackages
+# `models` and `train` excepted, which are imported as `divergences.models`
+# and `divergences.train`).
+__all__ = sorted(
+    _name for _name, _value in list(globals().items())
+    if not _name.startswith("_") and _name not in ("models", "train")
+)

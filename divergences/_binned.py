@@ -22,7 +22,7 @@ __all__ = ["binned_divergence", "BINNED_DIVERGENCES"]
 
 BINNED_DIVERGENCES = {
     "kl": _discrete.kl_divergence,
-    "tv": _discrete.total_variation,
+    "total_variation": _discrete.total_variation,
     "js": _discrete.js_divergence,
 }
 
@@ -71,11 +71,12 @@ def binned_divergence(
     respect to them is 0 (it is defined, and ``grad`` returns zeros).
 
     Args:
-      x: samples of P, shape ``[n]``.
-      y: samples of Q, shape ``[m]``.
+      x: samples of P, shape ``[n]`` or ``[n, 1]``.
+      y: samples of Q, shape ``[m]`` or ``[m, 1]``.
       bins: the number of equal-width bins (a Python int ``>= 1``), or the
         bin edges, a strictly increasing 1-D array of at least 2 values.
-      divergence: ``"kl"`` (KL(P || Q)), ``"tv"`` or ``"js"``.
+      divergence: ``"kl"`` (KL(P || Q)), ``"total_variation"`` (alias
+        ``"tv"``) or ``"js"``.
       range: ``(low, high)`` of the equal-width bins; default: the minimum
         and maximum of the pooled samples (widened by 0.5 on each side when
         they are equal, as numpy does). Ignored when ``bins`` are edges.
@@ -89,7 +90,7 @@ def binned_divergence(
       >>> import divergences as dv
       >>> x = jnp.array([0.1, 0.2, 0.6, 0.7])
       >>> y = jnp.array([0.1, 0.6, 0.7, 0.8])
-      >>> float(dv.binned_divergence(x, y, bins=2, range=(0.0, 1.0), divergence="tv"))
+      >>> float(dv.binned_divergence(x, y, bins=2, range=(0.0, 1.0), divergence="total_variation"))
       0.25
 
     References:
@@ -97,9 +98,14 @@ def binned_divergence(
       distributions based on data-dependent partitions", IEEE Trans. Inf.
       Theory 51 (2005).
     """
-    fn = BINNED_DIVERGENCES[v.check_choice("divergence", divergence, tuple(BINNED_DIVERGENCES))]
-    x = v.check_samples("x", x, ndim=1)
-    y = v.check_samples("y", y, ndim=1)
+    fn = BINNED_DIVERGENCES[v.check_choice("divergence", divergence, tuple(BINNED_DIVERGENCES), _discrete.DIVERGENCE_ALIASES)]
+    # Samples along axis 0: [n] or [n, 1] (one-dimensional samples).
+    x = v.as_samples("x", x)
+    y = v.as_samples("y", y)
+    for name, a in (("x", x), ("y", y)):
+        if a.shape[1] != 1:
+            raise v.fail(name, f"must hold one-dimensional samples, shape [n] or [n, 1]; got shape {a.shape}")
+    x, y = x[:, 0], y[:, 0]
     dtype = v.float_dtype(x, y)
     x, y = x.astype(dtype), y.astype(dtype)
     edges = None
@@ -124,6 +130,8 @@ def binned_divergence(
             lo, hi = jnp.asarray(lo, dtype), jnp.asarray(hi, dtype)
             lo = jnp.where(finite_range, lo, jnp.nan)  # under jit: NaN out
     else:
+        if isinstance(bins, jax.core.Tracer) and bins.ndim == 0:
+            v.check_static("bins", bins)
         edges = v.as_float_array("bins", bins, ndim=1).astype(dtype)
         if edges.shape[0] < 2:
             raise v.fail("bins", f"as edges needs at least 2 values; got shape {edges.shape}")

@@ -151,7 +151,6 @@ def classifier_two_sample_test(
     x: ArrayLike,
     y: ArrayLike,
     key: jax.Array,
-    /,
     *,
     train_fraction: float = 0.5,
     width: int = 64,
@@ -221,6 +220,7 @@ def classifier_two_sample_test(
         if x.ndim == y.ndim:
             v.check_same_dim("x", x, "y", y)
         raise v.fail("y", f"has shape {y.shape}, whose trailing shape does not match `x` of shape {x.shape}")
+    v.check_static("train_fraction", train_fraction)  # it sets the split sizes
     if isinstance(train_fraction, (bool, np.bool_)) or not isinstance(
         train_fraction, (int, float, np.integer, np.floating)
     ):
@@ -246,7 +246,7 @@ def classifier_two_sample_test(
     return _c2st_core(
         x.astype(dtype),
         y.astype(dtype),
-        key,
+        v.check_key("key", key),
         jnp.asarray(learning_rate, dtype),
         jnp.asarray(weight_decay, dtype),
         n_train=n_train,

@@ -35,6 +35,10 @@ __all__ = ["kl_divergence", "total_variation", "js_divergence", "f_divergence", 
 
 F_DIVERGENCES = ("kl", "reverse_kl", "pearson_chi2", "squared_hellinger", "total_variation", "js")
 
+# Other spellings accepted wherever a divergence is named; "total_variation"
+# is the library's one name for the total variation distance.
+DIVERGENCE_ALIASES = {"tv": "total_variation"}
+
 
 @jax.custom_jvp
 def _plogpq(p: jax.Array, q: jax.Array) -> jax.Array:
@@ -376,16 +380,16 @@ def f_divergence(
 
     Named generators (each agrees with its dedicated function where there is one):
 
-    ==================== ================================== ===========================
-    name                 f(t)                               value
-    ==================== ================================== ===========================
-    ``"kl"``             t log t                            :func:`kl_divergence` (p||q)
-    ``"reverse_kl"``     -log t                             KL(q||p)
-    ``"pearson_chi2"``   (t - 1)^2                          sum (p - q)^2 / q
-    ``"squared_hellinger"`` (sqrt t - 1)^2                  sum (sqrt p - sqrt q)^2, in [0, 2]
-    ``"total_variation"`` |t - 1| / 2                       :func:`total_variation`
-    ``"js"``             (t log t - (1+t) log((1+t)/2)) / 2 :func:`js_divergence`
-    ==================== ================================== ===========================
+    ======================= =================================== ===================================
+    name                    f(t)                                value
+    ======================= =================================== ===================================
+    ``"kl"``                t log t                             :func:`kl_divergence` (p||q)
+    ``"reverse_kl"``        -log t                              KL(q||p)
+    ``"pearson_chi2"``      (t - 1)^2                           sum (p - q)^2 / q
+    ``"squared_hellinger"`` (sqrt t - 1)^2                      sum (sqrt p - sqrt q)^2, in [0, 2]
+    ``"total_variation"``   \|t - 1\| / 2                       :func:`total_variation`
+    ``"js"``                (t log t - (1+t) log((1+t)/2)) / 2  :func:`js_divergence`
+    ======================= =================================== ===================================
 
     The squared Hellinger distance follows Nowozin et al. (2016) and has no
     factor 1/2 (some texts define it as half of this).
@@ -393,7 +397,8 @@ def f_divergence(
     Args:
       p: probabilities, shape ``[..., n]``.
       q: probabilities, broadcastable with ``p``.
-      f: a name from the table, or a callable convex generator ``f(t)`` with
+      f: a name from the table (``"tv"`` is accepted for
+        ``"total_variation"``), or a callable convex generator ``f(t)`` with
         ``f(1) = 0``, applied elementwise to a float array of ratios. A
         callable is checked eagerly for ``f(1) = 0``; its convexity is the
         caller's promise. Where ``p = 0`` the limit ``f(0+)`` is used: if
@@ -426,7 +431,7 @@ def f_divergence(
       (1966). Nowozin, Cseke and Tomioka, "f-GAN", NeurIPS 2016, Table 1.
     """
     if isinstance(f, str):
-        v.check_choice("f", f, F_DIVERGENCES)
+        f = v.check_choice("f", f, F_DIVERGENCES, DIVERGENCE_ALIASES)
     elif not callable(f):
         raise v.fail("f", f"must be a name ({', '.join(F_DIVERGENCES)}) or a callable generator; got {f!r}")
     if not isinstance(f, str):

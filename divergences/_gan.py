@@ -315,6 +315,7 @@ def gradient_penalty(
     dtype = v.float_dtype(x, y)
     x, y = x.astype(dtype), y.astype(dtype)
     n = x.shape[0]
+    key = v.check_key("key", key)
     eps = jax.random.uniform(key, (n,) + (1,) * (x.ndim - 1), dtype=dtype)
     x_hat = eps * x + (1 - eps) * y
     out, pullback = jax.vjp(critic_fn, x_hat)

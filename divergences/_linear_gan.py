@@ -126,7 +126,7 @@ def random_fourier_features(
     num_features = v.check_int("num_features", num_features, minimum=1)
     v.check_scalar("bandwidth", bandwidth, low=0.0, low_inclusive=False)
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    k_omega, k_phase = jax.random.split(key)
+    k_omega, k_phase = jax.random.split(v.check_key("key", key))
     omega = jax.random.normal(k_omega, (dim, num_features), dtype)
     phase = jax.random.uniform(k_phase, (num_features,), dtype, 0.0, 2 * jnp.pi)
     return RandomFourierFeatures(omega, phase, jnp.asarray(bandwidth, dtype))
@@ -156,8 +156,8 @@ def _features(x: jax.Array, gz: jax.Array, features: FeatureMap | None) -> tuple
 
 
 def _samples(x: ArrayLike, gz: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    x = v.check_samples("x", x, ndim=2)
-    gz = v.check_samples("gz", gz, ndim=2)
+    x = v.as_samples("x", x)
+    gz = v.as_samples("gz", gz)
     v.check_same_dim("x", x, "gz", gz)
     dtype = v.float_dtype(x, gz)
     return x.astype(dtype), gz.astype(dtype)

@@ -8,13 +8,13 @@ kernel on two point sets gives their Gram matrix.
 Bandwidth conventions (``h`` the bandwidth, ``r = ||a - b||`` the Euclidean
 distance):
 
-=========================  =================================================
-``"gaussian"``             :math:`\exp(-r^2 / (2 h^2))`
-``"laplace"``              :math:`\exp(-r / h)`
-``"inverse_multiquadric"`` :math:`(1 + r^2 / h^2)^{-1/2}`
-``"energy"``               :math:`-r` (no bandwidth; MMD^2 is then the
-                           energy distance of Szekely and Rizzo)
-=========================  =================================================
+==========================  =================================================
+``"gaussian"``              :math:`\exp(-r^2 / (2 h^2))`
+``"laplace"``               :math:`\exp(-r / h)`
+``"inverse_multiquadric"``  :math:`(1 + r^2 / h^2)^{-1/2}`
+``"energy"``                :math:`-r` (no bandwidth; MMD^2 is then the
+                            energy distance of Szekely and Rizzo)
+==========================  =================================================
 
 An array of bandwidths gives the sum of the kernels at each bandwidth (a
 multi-scale kernel, as in MMD-GAN). ``bandwidth=None`` uses the median
@@ -58,6 +58,7 @@ __all__ = [
     "EnergyKernel",
     "CallableKernel",
     "KERNELS",
+    "KERNEL_ALIASES",
     "ESTIMATORS",
 ]
 
@@ -201,6 +202,9 @@ KERNELS = {
     "energy": EnergyKernel,
 }
 
+# Common other names of the kernels (scikit-learn's "rbf" and "laplacian").
+KERNEL_ALIASES = {"rbf": "gaussian", "laplacian": "laplace", "imq": "inverse_multiquadric"}
+
 
 def _strided(z: jax.Array, k: int) -> jax.Array:
     n = z.shape[0]
@@ -228,8 +232,8 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> jax.Array:
     kernel values; a zero bandwidth would make the kernels NaN).
 
     Args:
-      x: samples, shape ``[n, d]``.
-      y: optional second sample, ``[m, d]``, pooled with ``x``.
+      x: samples, shape ``[n, d]`` (or ``[n]`` for 1-D samples).
+      y: optional second sample, ``[m, d]`` (or ``[m]``), pooled with ``x``.
 
     Returns:
       A positive scalar, float32 at least. Under ``jit``, NaN when a sample
@@ -246,10 +250,10 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> jax.Array:
       Garreau, Jitkrittum and Kanagawa, "Large sample analysis of the median
       heuristic" (2017).
     """
-    x = v.check_samples("x", x, ndim=2)
+    x = v.as_samples("x", x)
     z = x
     if y is not None:
-        y = v.check_samples("y", y, ndim=2)
+        y = v.as_samples("y", y)
         v.check_same_dim("x", x, "y", y)
         dtype = v.float_dtype(x, y)
         z = jnp.concatenate([x.astype(dtype), y.astype(dtype)])
@@ -319,7 +323,7 @@ def resolve_kernel(kernel, bandwidth, x: ArrayLike, y: ArrayLike) -> Kernel:
     """Turn ``kernel`` and ``bandwidth`` into a Gram-matrix function with the bandwidth fixed.
 
     Args:
-      kernel: a name in :data:`KERNELS`, a :class:`Kernel` instance (used as
+      kernel: a name in ``KERNELS`` or ``KERNEL_ALIASES``, a :class:`Kernel` instance (used as
         is; ``bandwidth`` must then be ``None``), or a callable
         ``fn(a, b) -> scalar`` on two points of shape ``[d]``.
       bandwidth: a positive float, an array of positive floats (multi-scale
@@ -331,6 +335,16 @@ def resolve_kernel(kernel, bandwidth, x: ArrayLike, y: ArrayLike) -> Kernel:
     Returns:
       A :class:`Kernel` (a pytree): ``gram(a, b)`` gives the ``[len(a), len(b)]``
       Gram matrix.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import divergences as dv
+      >>> x = jnp.array([[0.0], [1.0]])
+      >>> gram = dv.resolve_kernel("rbf", 1.0, x, x)  # "rbf" is the Gaussian kernel
+      >>> gram
+      GaussianKernel(bandwidth=Array(1., dtype=float32))
+      >>> [round(float(k), 4) for k in gram(x, x)[0]]  # exp(-1/2) off the diagonal
+      [1.0, 0.6065]
     """
     if isinstance(kernel, Kernel):
         if bandwidth is not None:
@@ -340,7 +354,7 @@ def resolve_kernel(kernel, bandwidth, x: ArrayLike, y: ArrayLike) -> Kernel:
         if bandwidth is not None:
             raise v.fail("bandwidth", "must be None for a callable `kernel` (close over it instead)")
         return CallableKernel(kernel)
-    name = v.check_choice("kernel", kernel, tuple(KERNELS))
+    name = v.check_choice("kernel", kernel, tuple(KERNELS), KERNEL_ALIASES)
     cls = KERNELS[name]
     if not cls.needs_bandwidth:
         if bandwidth is not None:
@@ -410,10 +424,15 @@ def mmd(
     of the two empirical measures.
 
     Args:
-      x: samples, shape ``[n, d]``.
-      y: samples, shape ``[m, d]``.
-      kernel: ``"gaussian"``, ``"laplace"``, ``"inverse_multiquadric"``,
-        ``"energy"``, a :class:`Kernel`, or a callable ``fn(a, b) -> scalar``
+      x: samples along axis 0, shape ``[n, d]``; ``[n]`` is read as
+        ``n`` one-dimensional samples (the same as ``[n, 1]``).
+      y: samples, shape ``[m, d]`` (or ``[m]``).
+      kernel: ``"gaussian"`` (alias ``"rbf"``), ``"laplace"`` (alias
+        ``"laplacian"``), ``"inverse_multiquadric"`` (alias ``"imq"``),
+        ``"energy"``, a :class:`Kernel` (:class:`GaussianKernel`,
+        :class:`LaplaceKernel`, :class:`InverseMultiquadricKernel`,
+        :class:`EnergyKernel`, :class:`CallableKernel`, all exported by
+        :mod:`divergences`), or a callable ``fn(a, b) -> scalar``
         on two points of shape ``[d]``. Conventions in the module docstring;
         the Gaussian kernel is :math:`\exp(-\|a - b\|^2 / (2h^2))`.
       bandwidth: a positive float, an array of bandwidths (the kernel is the
@@ -446,8 +465,8 @@ def mmd(
     if block_size is not None:
         block_size = v.check_int("block_size", block_size, minimum=1)
     min_samples = {"unbiased": 2, "biased": 1, "linear": 2}[estimator]
-    x = v.check_samples("x", x, ndim=2, min_samples=min_samples)
-    y = v.check_samples("y", y, ndim=2, min_samples=min_samples)
+    x = v.as_samples("x", x, min_samples=min_samples)
+    y = v.as_samples("y", y, min_samples=min_samples)
     v.check_same_dim("x", x, "y", y)
     dtype = v.float_dtype(x, y)
     x, y = x.astype(dtype), y.astype(dtype)

@@ -312,6 +312,7 @@ def _common(x, y, steps, batch_size, holdout, width, depth, activation, learning
     dtype = v.float_dtype(x, y)
     steps = v.check_int("steps", steps, minimum=1)
     batch_size = v.check_int("batch_size", batch_size, minimum=1)
+    v.check_static("holdout", holdout)  # it sets the split sizes
     v.check_scalar("holdout", holdout, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     width = v.check_int("width", width, minimum=1)
     depth = v.check_int("depth", depth, minimum=0)
@@ -421,7 +422,7 @@ def estimate_wasserstein_dual(
         "wasserstein", lipschitz, steps, batch_size, width, depth, activation, learning_rate,
         float(penalty_weight), float(clip),
     )  # fmt: skip
-    value, stderr = _fit_and_estimate(x, y, key, cfg, holdout)
+    value, stderr = _fit_and_estimate(x, y, v.check_key("key", key), cfg, holdout)
     return _finish(value, stderr, name="W1", nonnegative=True, return_stderr=return_stderr)
 
 
@@ -503,6 +504,6 @@ def estimate_f_divergence(
     if learning_rate is None:
         learning_rate = _DEFAULT_LR.get(divergence, 1e-2)
     cfg = _Config(divergence, None, steps, batch_size, width, depth, activation, learning_rate, 0.0, 0.0)
-    value, stderr = _fit_and_estimate(x, y, key, cfg, holdout)
+    value, stderr = _fit_and_estimate(x, y, v.check_key("key", key), cfg, holdout)
     nonnegative = divergence != "gan"  # 2 JS - log 4 lies in [-log 4, 0]
     return _finish(value, stderr, name=divergence, nonnegative=nonnegative, return_stderr=return_stderr)

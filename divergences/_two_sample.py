@@ -470,11 +470,11 @@ def two_sample_test(
     x: ArrayLike,
     y: ArrayLike,
     key: jax.Array,
-    /,
     *,
     statistic: str | Callable[..., jax.Array] = "mmd",
     n_permutations: int = 1000,
     chunk_size: int | None = None,
+    statistic_key: jax.Array | None = None,
     **statistic_options: Any,
 ) -> TwoSampleResult:
     r"""Permutation test of P = Q from samples ``x ~ P`` and ``y ~ Q``.
@@ -509,8 +509,9 @@ def two_sample_test(
       (the p-values agree, the root being increasing). Distances are
       computed by direct differences, not through ``|a|^2 + |b|^2 - 2 a.b``.
     * ``"sliced_wasserstein"`` (the options of
-      :func:`divergences.sliced_wasserstein`; its projection ``key``
-      defaults to one drawn from ``key`` and shared by every relabelling).
+      :func:`divergences.sliced_wasserstein`; its projection key is
+      ``statistic_key``, by default one drawn from ``key``, shared by every
+      relabelling).
     * ``"wasserstein_1d"`` (the options of :func:`divergences.wasserstein_1d`),
       for 1-D samples, shape ``[n]`` or ``[n, 1]``.
     * a callable ``statistic(x, y, **statistic_options) -> scalar``, traced
@@ -532,6 +533,10 @@ def two_sample_test(
         from it.
       statistic: one of ``"mmd"``, ``"energy"``, ``"sliced_wasserstein"``,
         ``"wasserstein_1d"``, or a callable.
+      statistic_key: a PRNG key for the statistic itself, the same for
+        every relabelling: the projections of ``"sliced_wasserstein"``
+        (default: drawn from ``key``), or passed as ``key=`` to a callable
+        statistic. Other statistics take no key.
       n_permutations: the number ``B`` of relabellings, at least 1. With
         ``B = 999`` the p-value resolves levels down to 0.001.
       chunk_size: how many relabellings run at once (one ``vmap``); memory
@@ -572,11 +577,16 @@ def two_sample_test(
       dimension", InterStat (2004). Phipson and Smyth, "Permutation
       P-values Should Never Be Zero", Stat. Appl. Genet. Mol. Biol. 9 (2010).
     """
+    key = v.check_key("key", key)
     n_permutations = v.check_int("n_permutations", n_permutations, minimum=1)
     if chunk_size is not None:
         chunk_size = v.check_int("chunk_size", chunk_size, minimum=1)
     if not callable(statistic):
         v.check_choice("statistic", statistic, STATISTICS)
+    if statistic_key is not None:
+        if not (callable(statistic) or statistic == "sliced_wasserstein"):
+            raise v.fail("statistic_key", f"is only used by 'sliced_wasserstein' and callable statistics, not {statistic!r}; drop it")
+        statistic_options = {**statistic_options, "key": v.check_key("statistic_key", statistic_key)}
     min_samples = 1
     if statistic in _DEFAULT_OPTIONS:
         estimator = statistic_options.get("estimator", _DEFAULT_OPTIONS[statistic]["estimator"])
@@ -655,11 +665,11 @@ def bootstrap(
     x: ArrayLike,
     y: ArrayLike,
     key: jax.Array,
-    /,
     *,
     n_resamples: int = 200,
     confidence: float = 0.95,
     chunk_size: int | None = None,
+    estimator_key: jax.Array | None = None,
     **estimator_options: Any,
 ) -> BootstrapResult:
     r"""Bootstrap standard error and percentile interval of a two-sample estimator.
@@ -689,13 +699,16 @@ def bootstrap(
         returning an array or a pytree of arrays, jit- and vmap-compatible:
         every sample estimator of this library (``divergences.mmd``,
         ``divergences.wasserstein_1d``, ...), or your own. An estimator that
-        needs a PRNG key gets it as an option (``key=...``); it is then the
-        same for every replicate. Nearest-neighbour estimators see repeated
+        needs a PRNG key gets it through ``estimator_key`` (passed as
+        ``key=``); it is then the same for every replicate. Nearest-neighbour estimators see repeated
         points in a resample (distance 0 to a copy), which biases them;
         prefer subsampling for those.
       x: samples of P, shape ``[n, ...]``; resampled along axis 0.
       y: samples of Q, shape ``[m, ...]``.
       key: a PRNG key for the resampling.
+      estimator_key: optional PRNG key passed to the estimator as ``key=``
+        (the projections of ``divergences.sliced_wasserstein``), the same
+        for every replicate.
       n_resamples: the number ``B`` of replicates, at least 2.
       confidence: the level of the percentile interval, in ``(0, 1)``.
       chunk_size: how many replicates run at once; memory grows linearly
@@ -733,6 +746,9 @@ def bootstrap(
     """
     if not callable(estimator):
         raise v.fail("estimator", f"must be a callable estimator(x, y, **options); got {type(estimator).__name__}")
+    key = v.check_key("key", key)
+    if estimator_key is not None:
+        estimator_options = {**estimator_options, "key": v.check_key("estimator_key", estimator_key)}
     n_resamples = v.check_int("n_resamples", n_resamples, minimum=2)
     if chunk_size is not None:
         chunk_size = v.check_int("chunk_size", chunk_size, minimum=1)

@@ -49,6 +49,10 @@ __all__ = [
     "check_samples",
     "check_same_dim",
     "float_dtype",
+    "check_key",
+    "check_static",
+    "resolve_alias",
+    "as_samples",
 ]
 
 T = TypeVar("T")
@@ -73,6 +77,10 @@ def checked(fn: Callable[..., T]) -> Callable[..., T]:
 
     ``fn`` may be a plain or a ``jax.jit``-wrapped function (the wrapper is
     looked through, so that a trace cached without checks is not reused).
+    Array arguments (positional or keyword, also inside pytrees) are traced;
+    every other argument (``axis=0``, ``p=2``, ``k=5``, ``bins=10``,
+    ``n_projections=8``, a kernel name, a Python float) is a static argument,
+    and each new combination of them compiles once.
     Apply ``checked`` outermost: it returns a Python-level function that
     raises, so it cannot itself be called inside ``jit``.
 
@@ -82,6 +90,9 @@ def checked(fn: Callable[..., T]) -> Callable[..., T]:
     Returns:
       A compiled function with the signature of ``fn`` that raises
       ``ValueError`` when a value check fails.
+
+    Raises:
+      ValueError: naming ``fn`` when it is not callable.
 
     Example:
       >>> import jax.numpy as jnp
@@ -93,7 +104,11 @@ def checked(fn: Callable[..., T]) -> Callable[..., T]:
       Traceback (most recent call last):
       ...
       ValueError: `p` has negative entries; probabilities must be >= 0
+      >>> round(float(safe_kl(jnp.array([[0.5], [0.5]]), jnp.array([[0.25], [0.75]]), axis=0)[0]), 4)
+      0.1438
     """
+    if not callable(fn):
+        raise fail("fn", f"must be a callable (a function of this library or your own); got {type(fn).__name__}")
     inner = getattr(fn, "__wrapped__", fn)
 
     def traced(*args, **kwargs):
@@ -103,17 +118,56 @@ def checked(fn: Callable[..., T]) -> Callable[..., T]:
         finally:
             _CHECKIFY_ACTIVE.reset(token)
 
-    compiled = jax.jit(checkify.checkify(traced, errors=checkify.user_checks))
+    # One compiled function per structure of the call: arrays are traced,
+    # every other leaf (an `axis`, `p`, `k`, `bins`, `n_projections`, a kernel
+    # name, a Python float) is static, as the library's own jit boundaries need.
+    cache: dict[Any, Callable] = {}
+
+    def compile_for(treedef, dynamic_mask, static_leaves):
+        def body(dynamic_leaves):
+            it = iter(dynamic_leaves)
+            leaves = [next(it) if dyn else leaf for dyn, leaf in zip(dynamic_mask, static_leaves)]
+            args, kwargs = jax.tree_util.tree_unflatten(treedef, leaves)
+            return traced(*args, **kwargs)
+
+        return jax.jit(checkify.checkify(body, errors=checkify.user_checks))
 
     @functools.wraps(inner)
     def wrapper(*args, **kwargs):
-        err, out = compiled(*args, **kwargs)
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+        dynamic_mask = tuple(_is_array(leaf) for leaf in leaves)
+        static_leaves = tuple(None if dyn else leaf for dyn, leaf in zip(dynamic_mask, leaves))
+        # Types too: 1, 1.0 and True are equal and hash alike, but are different options.
+        signature = (treedef, dynamic_mask, static_leaves, tuple(type(leaf) for leaf in static_leaves))
+        try:
+            compiled = cache.get(signature)
+        except TypeError:
+            bad = next(leaf for dyn, leaf in zip(dynamic_mask, leaves) if not dyn and not _hashable(leaf))
+            raise fail(
+                "fn", f"was called with an argument that is neither an array nor hashable ({type(bad).__name__}); pass arrays or Python values"
+            ) from None
+        if compiled is None:
+            compiled = cache[signature] = compile_for(treedef, dynamic_mask, static_leaves)
+        err, out = compiled([leaf for dyn, leaf in zip(dynamic_mask, leaves) if dyn])
         message = err.get()
         if message is not None:
             raise ValueError(message.split(" (`check` failed)")[0].strip())
         return out
 
     return wrapper
+
+
+def _is_array(x: Any) -> bool:
+    """Arrays travel through ``jit`` as traced arguments; anything else is static."""
+    return isinstance(x, (jax.Array, np.ndarray))
+
+
+def _hashable(x: Any) -> bool:
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
 
 
 def is_concrete(*xs: Any) -> bool:
@@ -126,9 +180,38 @@ def fail(name: str, problem: str) -> ValueError:
     return ValueError(f"`{name}` {problem}")
 
 
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    """``value`` must be one of ``choices`` (strings)."""
+def check_static(name: str, value: Any) -> Any:
+    """A structural option (an axis, an order, a count, a name) must not be traced.
+
+    Under :func:`jax.jit`, an option that fixes the shapes or the algorithm
+    of the computation cannot be an abstract value: it must be marked static.
+    """
+    if isinstance(value, jax.core.Tracer):
+        raise fail(
+            name,
+            f"is a traced value, but it fixes the structure of the computation and must be a concrete "
+            f"Python value: under jax.jit, mark it static, e.g. jax.jit(fn, static_argnames=({name!r},))",
+        )
+    return value
+
+
+def resolve_alias(value: Any, aliases: dict[str, str] | None) -> Any:
+    """The canonical spelling of a name: ``aliases.get(value, value)`` for strings."""
+    if aliases and isinstance(value, str):
+        return aliases.get(value, value)
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str], aliases: dict[str, str] | None = None) -> str:
+    """``value`` must be one of ``choices`` (strings) or an alias of one; returns the canonical name."""
+    check_static(name, value)
+    value = resolve_alias(value, aliases)
     if not isinstance(value, str) or value not in choices:
+        if aliases:
+            listed = ", ".join(repr(c) for c in choices)
+            also = ", ".join(f"{a!r} for {c!r}" for a, c in aliases.items() if c in choices)
+            if also:
+                raise fail(name, f"must be one of {listed} (aliases: {also}); got {value!r}")
         listed = ", ".join(repr(c) for c in choices)
         raise fail(name, f"must be one of {listed}; got {value!r}")
     return value
@@ -136,6 +219,7 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` must be a Python (or numpy) integer within [minimum, maximum]."""
+    check_static(name, value)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise fail(name, f"must be an integer; got {value!r}")
     value = int(value)
@@ -217,6 +301,7 @@ def as_float_array(name: str, x: Any, *, dtype: Any = None, min_ndim: int = 0, n
 
 def check_axis(name: str, axis: Any, ndim: int) -> int:
     """Normalise an ``axis`` argument against an array of rank ``ndim``."""
+    check_static(name, axis)
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise fail(name, f"must be an integer; got {axis!r}")
     if not -ndim <= axis < ndim:
@@ -358,3 +443,38 @@ def check_weights(name: str, w: Any, *, shape: tuple[int, ...], samples_name: st
     require(name, xp.sum(wx, axis=-1) > 0, "sums to 0; at least one weight must be positive")
     total = jnp.sum(w, axis=-1, keepdims=True)
     return w / total
+
+
+def check_key(name: str, key: Any) -> jax.Array:
+    """``key`` must be one PRNG key: a typed key (``jax.random.key``) or a raw ``uint32`` key (``jax.random.PRNGKey``).
+
+    A static check (dtype and shape), so it raises at trace time under
+    ``jit`` as well. A Python int, a string, a float array or a batch of keys
+    is refused with a message that says how to make a key.
+    """
+    how = "make one with jax.random.key(0) (or split one you have with jax.random.split)"
+    if isinstance(key, (jax.Array, np.ndarray)) or isinstance(key, jax.core.Tracer):
+        dtype, shape = key.dtype, tuple(key.shape)
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            if shape == ():
+                return key
+            raise fail(name, f"is a batch of {int(np.prod(shape))} PRNG keys (shape {shape}); pass a single key, e.g. keys[0]")
+        if dtype == np.uint32 and len(shape) >= 1 and shape[-1] in (2, 4):
+            if len(shape) == 1:
+                return jnp.asarray(key)
+            raise fail(name, f"is a batch of raw PRNG keys (shape {shape}); pass a single key, e.g. keys[0]")
+        raise fail(name, f"must be a PRNG key; got an array of dtype {dtype} and shape {shape}; {how}")
+    raise fail(name, f"must be a PRNG key; got {type(key).__name__} {key!r}; {how}")
+
+
+def as_samples(name: str, x: Any, *, min_samples: int = 1) -> jax.Array:
+    """Samples along axis 0 as ``[n, d]``: ``[n]`` is read as ``n`` one-dimensional samples (``[n, 1]``).
+
+    Converts and checks like :func:`check_samples`; refuses ranks other than 1 and 2.
+    """
+    x = as_float_array(name, x, min_ndim=1)
+    if x.ndim > 2:
+        raise fail(name, f"must have shape [n] or [n, d] (samples along axis 0); got shape {x.shape}")
+    if x.ndim == 1:
+        x = x[:, None]
+    return check_samples(name, x, ndim=2, min_samples=min_samples)

@@ -359,3 +359,9 @@ def gaussian_w2(mean1: ArrayLike, cov1: ArrayLike, mean2: ArrayLike, cov2: Array
     trace = jnp.trace(c1 + c2 - 2 * cross, axis1=-2, axis2=-1)
     sq = jnp.sum((m1 - m2) ** 2, -1) + trace
     return safe_sqrt(sq)
+
+
+def __dir__() -> list[str]:
+    # The module's public surface is its functions: the imports (jax, jnp,
+    # erf, ArrayLike, annotations) stay out of dir() and tab completion.
+    return sorted(__all__)

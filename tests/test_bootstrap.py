@@ -108,7 +108,7 @@ def test_library_estimator_with_options_and_a_key():
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(80, 3)), rng.normal(size=(70, 3)) + 0.5
     proj = jax.random.key(9)
-    res = dv.bootstrap(dv.sliced_wasserstein, x, y, jax.random.key(0), n_resamples=20, key=proj, n_projections=16)
+    res = dv.bootstrap(dv.sliced_wasserstein, x, y, jax.random.key(0), n_resamples=20, estimator_key=proj, n_projections=16)
     np.testing.assert_allclose(
         float(res.estimate), float(dv.sliced_wasserstein(x, y, proj, n_projections=16)), rtol=1e-6
     )

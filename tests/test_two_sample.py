@@ -193,11 +193,11 @@ def test_mmd_statistic_equals_the_estimator(samples_3d, options):
 
 
 def test_sliced_statistic_equals_the_estimator(samples_3d):
-    # The projection key passed as an option is the estimator's key.
+    # The projection key passed as statistic_key is the estimator's key.
     x, y = samples_3d
     proj = jax.random.key(5)
     res = dv.two_sample_test(
-        x, y, jax.random.key(0), statistic="sliced_wasserstein", n_permutations=B, n_projections=32, key=proj
+        x, y, jax.random.key(0), statistic="sliced_wasserstein", n_permutations=B, n_projections=32, statistic_key=proj
     )
     np.testing.assert_allclose(
         float(res.statistic), float(dv.sliced_wasserstein(x, y, proj, n_projections=32)), rtol=1e-6
