@@ -60,12 +60,15 @@ from divergences._fgan import fgan_objective as fgan_objective
 from divergences._neural import LIPSCHITZ_METHODS as LIPSCHITZ_METHODS
 from divergences._neural import estimate_f_divergence as estimate_f_divergence
 from divergences._neural import estimate_wasserstein_dual as estimate_wasserstein_dual
+from divergences._neural import NeuralEstimate as NeuralEstimate
+from divergences._neural import UnreliableEstimateWarning as UnreliableEstimateWarning
 from divergences._linear_gan import RandomFourierFeatures as RandomFourierFeatures
 from divergences._linear_gan import linear_gan_dual as linear_gan_dual
 from divergences._linear_gan import linear_gan_primal as linear_gan_primal
 from divergences._linear_gan import linear_gan_weights as linear_gan_weights
 from divergences._linear_gan import random_fourier_features as random_fourier_features
 from divergences._linear_gan import solve_linear_gan_dual as solve_linear_gan_dual
+from divergences._linear_gan import PrecisionWarning as PrecisionWarning
 
 # Sample-quality metrics in a feature space.
 from divergences._features import DensityCoverage as DensityCoverage

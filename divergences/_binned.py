@@ -123,7 +123,12 @@ def binned_divergence(
             lo = v.check_scalar("range", range[0])
             hi = v.check_scalar("range", range[1])
             v.require("range", jnp.asarray(lo) < jnp.asarray(hi), f"must have low < high; got {range!r}")
+            finite_range = v.require(
+                "range", jnp.isfinite(jnp.asarray(lo)) & jnp.isfinite(jnp.asarray(hi)),
+                f"must be finite (equal-width bins over an infinite range are empty); got {range!r}",
+            )  # fmt: skip
             lo, hi = jnp.asarray(lo, dtype), jnp.asarray(hi, dtype)
+            lo = jnp.where(finite_range, lo, jnp.nan)  # under jit: NaN out
     else:
         if isinstance(bins, jax.core.Tracer) and bins.ndim == 0:
             v.check_static("bins", bins)

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 from jax.scipy.special import gammaln
@@ -140,7 +141,7 @@ def _c2st_core(x, y, key, learning_rate, weight_decay, *, n_train, width, depth,
     n_drawn = jnp.sum(pred)
     k_obs = jnp.sum(pred * l_test)
     p_value = _hypergeom_sf(k_obs, t, n_marked, n_drawn)
-    nan = jnp.isnan(jnp.sum(z))
+    nan = ~jnp.all(jnp.isfinite(z))  # NaN or inf samples under jit
     return ClassifierTestResult(
         jnp.where(nan, jnp.nan, accuracy), jnp.where(nan, jnp.nan, p_value), jnp.asarray(t, jnp.int32)
     )
@@ -220,8 +221,11 @@ def classifier_two_sample_test(
             v.check_same_dim("x", x, "y", y)
         raise v.fail("y", f"has shape {y.shape}, whose trailing shape does not match `x` of shape {x.shape}")
     v.check_static("train_fraction", train_fraction)  # it sets the split sizes
-    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
-        raise v.fail("train_fraction", f"must be a Python number in (0, 1); got {train_fraction!r}")
+    if isinstance(train_fraction, (bool, np.bool_)) or not isinstance(
+        train_fraction, (int, float, np.integer, np.floating)
+    ):
+        raise v.fail("train_fraction", f"must be a Python or NumPy number in (0, 1); got {train_fraction!r}")
+    train_fraction = float(train_fraction)
     v.check_scalar("train_fraction", train_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     n_total = x.shape[0] + y.shape[0]
     n_train = int(train_fraction * n_total)

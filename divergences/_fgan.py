@@ -32,13 +32,22 @@ conjugate :math:`\tfrac12 f_N^*(2t)`. "gan" is the GAN's generator
 ``f_divergence``), and whose bound is minus :func:`gan_discriminator_loss`.
 
 Composite terms :math:`f^*(g_f(v))` are computed in closed form (softplus,
-``expm1``), so they are finite and have finite gradients for every finite
-``v``; only "kl" and "squared_hellinger" grow exponentially with ``v``.
+``expm1``). Where a term grows exponentially or quadratically ("kl",
+"reverse_kl", "squared_hellinger", "pearson_chi2"), the critic output is first
+passed through a soft clip :math:`c(v)`, the identity on :math:`[-L, L]` and
+saturating at :math:`\pm(L + 1)` beyond (:func:`divergences._numerics.soft_clip`),
+with :math:`L = 50` for the three exponential ones (:math:`e^{51}` is far
+from the float32 overflow at :math:`e^{88}`) and :math:`L = 10^4` for
+"pearson_chi2". The activation is then :math:`g_f(c(v))`: still a valid
+variational function, so the bound stays a lower bound, and it is unchanged for
+every critic output within the range, which holds log density ratios up to
+about 49 (ratios up to :math:`5 \cdot 10^3` for Pearson). So **every finite
+critic output gives a finite bound with a finite gradient**, also for outputs
+of 1e30; a critic saturated beyond the range gets a vanishing gradient pulling
+it back.
 """
 
 from __future__ import annotations
-
-import math
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +55,8 @@ from jax.typing import ArrayLike
 
 from divergences import _validation as v
 from divergences._gan import _paired_outputs
+from divergences._numerics import LOG2 as _LOG2
+from divergences._numerics import soft_clip
 
 __all__ = [
     "FGAN_DIVERGENCES",
@@ -57,10 +68,17 @@ __all__ = [
 
 FGAN_DIVERGENCES = ("kl", "reverse_kl", "pearson_chi2", "squared_hellinger", "js", "gan")
 
-_LOG2 = math.log(2.0)
+# The range within which the activation is exact; beyond it the critic output is soft-clipped
+# (module docstring) so that exp and squares cannot overflow.
+_CLIP = {"kl": 50.0, "reverse_kl": 50.0, "squared_hellinger": 50.0, "pearson_chi2": 1e4}
+
+
+def _clip(x: jax.Array, divergence: str) -> jax.Array:
+    return soft_clip(x, _CLIP[divergence]) if divergence in _CLIP else x
 
 
 def _activation(x: jax.Array, divergence: str) -> jax.Array:
+    x = _clip(x, divergence)
     if divergence in ("kl", "pearson_chi2"):
         return x
     if divergence == "reverse_kl":
@@ -73,6 +91,7 @@ def _activation(x: jax.Array, divergence: str) -> jax.Array:
 
 
 def _conjugate_activation(x: jax.Array, divergence: str) -> jax.Array:
+    x = _clip(x, divergence)
     if divergence == "kl":
         return jnp.exp(x - 1)
     if divergence == "reverse_kl":

@@ -207,9 +207,9 @@ def optimal_discriminator(p_real: ArrayLike, p_fake: ArrayLike) -> jax.Array:
         with ``p_real``.
 
     Returns:
-      Array of the broadcast shape, in ``[0, 1]``. Under ``jit``, a negative
-      or NaN density gives a value outside ``[0, 1]`` or NaN rather than an
-      error.
+      Array of the broadcast shape, in ``[0, 1]`` (1 where only ``p_real``
+      is infinite, 0 where only ``p_fake`` is). Under ``jit``, NaN where a
+      density is negative or NaN (an eager call raises).
 
     Example:
       >>> import divergences as dv
@@ -230,7 +230,11 @@ def optimal_discriminator(p_real: ArrayLike, p_fake: ArrayLike) -> jax.Array:
         v.require(name, a >= 0, "has negative entries; densities must be >= 0")
     total = p + q
     pos = total > 0
-    return jnp.where(pos, p / jnp.where(pos, total, 1), 0.5)
+    value = jnp.where(pos, p / jnp.where(pos, total, 1), 0.5)
+    # An infinite density against a finite one: the limits 1 and 0; invalid densities (under jit): NaN.
+    value = jnp.where(jnp.isinf(p) & jnp.isfinite(q), 1.0, jnp.where(jnp.isinf(q) & jnp.isfinite(p), 0.0, value))
+    bad = jnp.isnan(p) | jnp.isnan(q) | (p < 0) | (q < 0)
+    return jnp.where(bad, jnp.nan, value).astype(dtype)
 
 
 def wasserstein_critic_loss(
@@ -354,7 +358,7 @@ def gradient_penalty(
       one_sided: penalise only gradient norms above ``target``.
 
     Returns:
-      Scalar penalty, ``>= 0``.
+      Scalar penalty, ``>= 0``. Under ``jit``, NaN when a sample is not finite.
 
     Example:
       >>> import jax, jax.numpy as jnp, divergences as dv
@@ -395,7 +399,9 @@ def gradient_penalty(
     gap = norms - jnp.asarray(target, dtype)
     if one_sided:
         gap = jnp.maximum(gap, 0)
-    return jnp.mean(gap**2)
+    # Under jit the samples' values are unchecked: NaN or inf samples give NaN (eagerly: an error).
+    finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))
+    return jnp.where(finite, jnp.mean(gap**2), jnp.nan)
 
 
 def weight_clipping(clip: float = 0.01) -> optax.GradientTransformation:

@@ -45,10 +45,12 @@ total loss, so with more samples the same :math:`C` regularises less.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from jax.scipy.special import xlog1py, xlogy
 from jax.typing import ArrayLike
@@ -328,29 +330,53 @@ def linear_gan_weights(
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter",))
-def _newton(gram: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, max_iter: int):
+def _newton(phi: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, max_iter: int):
     """Damped Newton ascent on the concave dual over the open box, from lambda = 1/2.
 
-    Direction d = (K/C + diag(1/(lam(1-lam))))^{-1} grad (the Hessian is minus
-    that matrix, positive definite); step: at most 99% of the way to the
-    box's boundary, halved until the Armijo condition holds. Stops when half
-    the Newton decrement grad.d (the quadratic model's predicted gain, an
-    estimate of the remaining suboptimality) is below tol * max(1, |D|).
+    The Hessian is minus ``H = K/C + diag(1/(lam(1-lam)))``, ``K = phi phi^T``. With
+    ``S = diag(sqrt(lam(1-lam)))`` and the thin SVD ``S phi / sqrt(C) = U diag(s) V^T``,
+
+        H^{-1} = S (I + U diag(s^2) U^T)^{-1} S = S (I - U diag(s^2 / (1 + s^2)) U^T) S,
+
+    positive definite by construction, exactly the identity on the null space of the features,
+    and free of the Gram matrix's square of the data scale: a Cholesky factorisation of ``H``
+    fails in float32 once ``|K| / C`` exceeds ~1e7 (data of scale 1e4, or ``C = 1e-12``),
+    where rounding makes ``H`` indefinite. Step: at most 99% of the way to the box's boundary,
+    halved until the Armijo condition holds (up to the rounding of the dual's quadratic term).
+    Stops when half the Newton decrement grad.d (the quadratic model's predicted gain) is below
+    tol * max(1, |D|).
     """
-    dtype = gram.dtype
+    dtype = phi.dtype
     n = c.shape[0]
     eps = jnp.finfo(dtype).eps
     lo, hi = jnp.finfo(dtype).tiny, 1 - eps  # keep lambda strictly inside (0, 1) in floating point
+    row_norms = jnp.sqrt(jnp.sum(phi * phi, axis=1))
 
     def value(lam):
-        return _dual_from_gram(lam, gram, c, C)
+        a = c - lam
+        return -0.5 / C * jnp.sum((phi.T @ a) ** 2) + jnp.sum(_binary_entropy(lam))
+
+    def rounding(lam):
+        # The rounding error of |phi^T a|^2 / (2C) in the working precision.
+        return eps * jnp.sum(jnp.abs(c - lam) * row_norms) ** 2 / C
 
     def newton_step(lam):
-        grad = gram @ (c - lam) / C + jnp.log1p(-lam) - jnp.log(lam)
-        hess = gram / C + jnp.diag(1 / (lam * (1 - lam)))
-        chol = jax.scipy.linalg.cho_factor(hess, lower=True)
-        d = jax.scipy.linalg.cho_solve(chol, grad)
-        return d, grad @ d
+        # grad = phi v + e: the stiff part phi v (v = phi^T a / C) and the entropy's gradient e.
+        v_ = phi.T @ (c - lam) / C
+        e = jnp.log1p(-lam) - jnp.log(lam)
+        grad = phi @ v_ + e
+        sd = jnp.sqrt(lam * (1 - lam))
+        u, sv, vh = jnp.linalg.svd(sd[:, None] * phi / jnp.sqrt(C), full_matrices=False)
+        # S grad = sqrt(C) U diag(s) Vh v + S e: the stiff part lies in span(U) by construction,
+        # so only S e is projected (no cancellation between huge, nearly parallel vectors), and
+        # the decrement is a sum of squares (>= 0 in floating point too).
+        r_soft = sd * e
+        ur = jnp.sqrt(C) * sv * (vh @ v_) + u.T @ r_soft
+        r_perp = r_soft - u @ (u.T @ r_soft)
+        inv = 1 / (1 + sv**2)
+        d = sd * (r_perp + u @ (inv * ur))
+        dec = jnp.sum(r_perp**2) + jnp.sum(inv * ur**2)
+        return d, dec
 
     def cond(state):
         _, it, dec, val = state
@@ -363,15 +389,24 @@ def _newton(gram: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, max_ite
         room = jnp.where(d > 0, 1 - lam, lam)
         to_bound = jnp.where(d != 0, room / jnp.where(d != 0, jnp.abs(d), 1), jnp.inf)
         t0 = jnp.minimum(1.0, 0.99 * jnp.min(to_bound)).astype(dtype)
-        slack = 10 * eps * jnp.maximum(1, jnp.abs(val))  # rounding of D near the optimum
+        slack = 10 * (eps * jnp.maximum(1, jnp.abs(val)) + rounding(lam))
 
         def bt_cond(s):
             t, k = s
             return (value(jnp.clip(lam + t * d, lo, hi)) < val + 0.25 * t * dec - slack) & (k < 60)
 
-        t, _ = jax.lax.while_loop(bt_cond, lambda s: (0.5 * s[0], s[1] + 1), (t0, 0))
+        t, k = jax.lax.while_loop(bt_cond, lambda s: (0.5 * s[0], s[1] + 1), (t0, 0))
         new = jnp.clip(lam + t * d, lo, hi)
-        return new, it + 1, dec, value(new)
+        new_val = value(new)
+        # A step that the line search could not make acceptable (60 halvings) or that produced a
+        # non-finite value is not taken, and the loop ends (dec = 0).
+        ok = (k < 60) & jnp.isfinite(new_val) & jnp.all(jnp.isfinite(new))
+        return (
+            jnp.where(ok, new, lam),
+            it + 1,
+            jnp.where(ok, dec, jnp.zeros_like(dec)),
+            jnp.where(ok, new_val, val),
+        )
 
     lam0 = jnp.full((n,), 0.5, dtype)
     init = (lam0, jnp.asarray(0), jnp.asarray(jnp.inf, dtype), value(lam0))
@@ -410,7 +445,14 @@ def solve_linear_gan_dual(
     Precision: float64 (x64 enabled) reaches duality gaps of ~1e-12
     relative. In float32 a lambda within ~1e-7 of 1 rounds to 1, so logits
     :math:`w\cdot\phi` beyond ~16 saturate, and the gap stalls near 1e-6
-    relative.
+    relative on well-scaled data. The Newton system is solved through an SVD
+    of the scaled features (see ``_newton``), never a Cholesky factorisation
+    of the Gram matrix, so no data scale or ``C`` gives NaN; but lambdas of
+    resolution eps determine :math:`\Phi^\top(c - \lambda)/C` only to
+    :math:`\varepsilon \sum_i |c_i - \lambda_i| \|\phi_i\| / C`: when the
+    data are large or ``C`` tiny (``|phi|^2 / C`` beyond ~1e7 in float32)
+    the optimum is not representable, and an eager call warns
+    (``PrecisionWarning``). Standardise the features or enable float64 then.
 
     The returned lambdas carry no gradient (``stop_gradient``). To
     differentiate the optimal value with respect to the generated samples,
@@ -454,9 +496,43 @@ def solve_linear_gan_dual(
         tol = 100 * float(jnp.finfo(dtype).eps)
     v.check_scalar("tol", tol, low=0.0, low_inclusive=False)
     phi = jax.lax.stop_gradient(jnp.concatenate([fx, fz]))
-    gram = phi @ phi.T
     n, m = fx.shape[0], fz.shape[0]
     c = jnp.concatenate([jnp.ones((n,), dtype), jnp.zeros((m,), dtype)])
-    lam, _, _ = _newton(gram, c, jnp.asarray(C, dtype), jnp.asarray(tol, dtype), max_iter)
+    lam, _, _ = _newton(phi, c, jnp.asarray(C, dtype), jnp.asarray(tol, dtype), max_iter)
     lam = jax.lax.stop_gradient(lam)
+    # Under jit the samples' values are unchecked: non-finite samples give NaN (eagerly: an error).
+    lam = jnp.where(jnp.all(jnp.isfinite(phi)), lam, jnp.nan)
+    if v.is_concrete(lam):
+        _warn_if_unresolved(np.asarray(phi), np.asarray(c), np.asarray(lam), float(C))
     return lam[:n], lam[n:]
+
+
+class PrecisionWarning(UserWarning):
+    """The working precision cannot represent the linear GAN's dual optimum."""
+
+
+def _warn_if_unresolved(phi: np.ndarray, c: np.ndarray, lam: np.ndarray, C: float) -> None:
+    """Warn when rounding of the lambdas alone moves the dual's quadratic term by 0.1% of the dual.
+
+    With lambdas of resolution eps, ``|phi^T (c - lambda)|^2 / (2C)`` cannot be computed or
+    driven below ``eps * (sum_i |c_i - lambda_i| |phi_i|)^2 / C``; when that exceeds 1e-3 of the
+    dual's magnitude, the returned lambdas (and the weights they determine) are not the optimum.
+    """
+    eps = float(np.finfo(lam.dtype).eps)
+    a = c - lam
+    floor = eps * float(np.sum(np.abs(a) * np.linalg.norm(phi, axis=1))) ** 2 / C
+    lam64, phi64 = lam.astype(np.float64), phi.astype(np.float64)
+    entropy = -np.sum(lam64 * np.log(np.maximum(lam64, 1e-300)) + (1 - lam64) * np.log(np.maximum(1 - lam64, 1e-300)))
+    dual = float(entropy - 0.5 / C * np.sum((phi64.T @ (c - lam64)) ** 2))
+    # The optimum lies in [0, N log 2] (P(0) = N log 2): a dual far outside is itself rounding.
+    if floor > 1e-3 * min(abs(dual), len(lam) * np.log(2.0)):
+        warnings.warn(
+            f"solve_linear_gan_dual: in {lam.dtype} the lambdas do not resolve this problem: "
+            "|phi|^2 / C is so large that the weights w = phi^T (c - lambda) / C they determine "
+            "(linear_gan_weights, and the gradient of linear_gan_dual at them) are rounding noise "
+            f"(the floor of the dual's quadratic term, {floor:.3g}, exceeds 0.1% of the dual, "
+            f"{dual:.3g}). Standardise the features (or raise `C`), or enable float64 with "
+            "jax.config.update('jax_enable_x64', True).",
+            PrecisionWarning,
+            stacklevel=3,
+        )

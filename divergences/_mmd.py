@@ -29,9 +29,14 @@ constant for differentiation.
 
 Distances are computed as ``||a||^2 + ||b||^2 - 2 a.b`` (one matrix product)
 after centring both samples on their pooled mean, which limits the
-cancellation of that formula; squared distances are clamped at 0. Kernels
-that are not functions of the distance (the polynomial kernel, callables)
-see the raw points.
+cancellation of that formula; squared distances are clamped at 0. For the
+built-in distance kernels the centred points (and the bandwidth) are then
+divided by a power of 2 near their largest magnitude, so that the squares
+cannot underflow or overflow: the statistics are translation invariant and
+scale-equivariant from data of scale 1e-30 to 1e30 in float32 (the energy
+distance scales with the data, the bandwidth kernels are unchanged when the
+bandwidth scales too). Kernels that are not functions of the distance (the
+polynomial kernel, callables) see the raw points.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from jax.typing import ArrayLike
 
 from divergences import _sort
 from divergences import _validation as v
+from divergences._numerics import safe_sqrt as _safe_sqrt  # derivative 0 (not inf/NaN) at 0
 
 __all__ = [
     "mmd",
@@ -75,12 +81,6 @@ def _sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
     bb = jnp.sum(b * b, axis=-1)
     d2 = aa[:, None] + bb[None, :] - 2 * (a @ b.T)
     return jnp.where(d2 > 0, d2, 0)
-
-
-def _safe_sqrt(d2: jax.Array) -> jax.Array:
-    """``sqrt`` with derivative 0 (not inf/NaN) at 0."""
-    pos = d2 > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, d2, 1)), 0)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -287,15 +287,22 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> jax.Array:
 
     computed on at most 1,000 evenly strided points of ``z`` (all of them when
     there are fewer), so its cost does not grow with the sample size. The
-    result is held constant for differentiation (``stop_gradient``), and is 1
-    when all points coincide (a zero bandwidth would make the kernels NaN).
+    result is held constant for differentiation (``stop_gradient``). It is
+    scale-equivariant (``h(c z) = c h(z)``, exactly for powers of 2): the
+    points are centred and divided by a power of 2 near their largest
+    magnitude before squaring, so squares neither underflow (data of scale
+    1e-30) nor overflow (1e30) in float32. When more than half of the pairs
+    coincide (the median is 0) it falls back to the mean distance, and it is
+    1 only when all points coincide (any bandwidth then gives the same
+    kernel values; a zero bandwidth would make the kernels NaN).
 
     Args:
       x: samples, shape ``[n, d]`` (or ``[n]`` for 1-D samples).
       y: optional second sample, ``[m, d]`` (or ``[m]``), pooled with ``x``.
 
     Returns:
-      A positive scalar, float32 at least.
+      A positive scalar, float32 at least. Under ``jit``, NaN when a sample
+      is not finite (an eager call raises).
 
     Example:
       >>> import jax.numpy as jnp
@@ -321,15 +328,60 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> jax.Array:
 @jax.jit
 def _median_core(z: jax.Array) -> jax.Array:
     k = z.shape[0]
+    finite = jnp.all(jnp.isfinite(z))
     if k < 2:
-        return jnp.ones((), z.dtype)
+        return jnp.where(finite, jnp.ones((), z.dtype), jnp.nan)
     z = z - jnp.mean(z, axis=0)
+    scale = _power_of_two_scale(z)
+    z = z / scale
     iu, ju = np.triu_indices(k, 1)
     d = _safe_sqrt(_sq_dists(z, z)[iu, ju])
     ds = _sort.sort(d)
     c = ds.shape[0]
     med = ds[c // 2] if c % 2 else 0.5 * (ds[c // 2 - 1] + ds[c // 2])
-    return jnp.where(med > 0, med, jnp.ones_like(med))
+    mean = jnp.mean(d)
+    h = jnp.where(med > 0, med, jnp.where(mean > 0, mean, 1 / scale)) * scale
+    return jnp.where(finite, h, jnp.nan)
+
+
+def _power_of_two_scale(z: jax.Array) -> jax.Array:
+    """A power of 2 near ``max |z|`` (1 for all-zero or non-finite ``z``): dividing by it is exact."""
+    top = jnp.max(jnp.abs(z))
+    ok = (top > 0) & jnp.isfinite(top)
+    return jnp.where(ok, jnp.exp2(jnp.floor(jnp.log2(jnp.where(ok, top, 1)))), 1).astype(z.dtype)
+
+
+# The kernels of this module, all functions of ||a - b|| / h (energy: homogeneous of degree 1 in
+# the points), so that dividing the points and the bandwidth by one scale changes nothing (energy:
+# scales the value). A user's Kernel subclass or callable is evaluated on the points as given.
+_SCALE_FREE = (GaussianKernel, LaplaceKernel, InverseMultiquadricKernel)
+
+
+def _scale_free(gram: Kernel, x: jax.Array, y: jax.Array) -> tuple[Kernel, jax.Array, jax.Array, jax.Array]:
+    """Divide centred points (and the bandwidth) by a power of 2 near their largest magnitude.
+
+    Squared distances of data of scale 1e-30 underflow and of 1e30 overflow in float32; after the
+    division they are of order 1. Returns ``(gram, x, y, factor)``: multiply the statistic by
+    ``factor`` (the scale for the energy kernel, 1 for the others).
+    """
+    one = jnp.ones((), x.dtype)
+    if type(gram) not in _SCALE_FREE + (EnergyKernel,):
+        return gram, x, y, one
+    scale = jax.lax.stop_gradient(jnp.maximum(_power_of_two_scale(x), _power_of_two_scale(y)))
+    if type(gram) is EnergyKernel:
+        return gram, x / scale, y / scale, scale
+    return type(gram)(jnp.asarray(gram.bandwidth, x.dtype) / scale), x / scale, y / scale, one
+
+
+def check_bandwidth(bandwidth: ArrayLike) -> jax.Array:
+    """A bandwidth: a positive finite scalar or 1-D array. Eagerly raises; under ``jit``, NaN where invalid."""
+    h = v.as_float_array("bandwidth", bandwidth)
+    if h.ndim > 1:
+        raise v.fail("bandwidth", f"must be a scalar or a 1-D array of bandwidths; got shape {h.shape}")
+    if h.size == 0:
+        raise v.fail("bandwidth", "is empty")
+    ok = v.require("bandwidth", jnp.isfinite(h) & (h > 0), "must be positive and finite")
+    return jnp.where(ok, h, jnp.nan)
 
 
 def resolve_kernel(kernel, bandwidth, x: ArrayLike, y: ArrayLike) -> Kernel:
@@ -375,13 +427,7 @@ def resolve_kernel(kernel, bandwidth, x: ArrayLike, y: ArrayLike) -> Kernel:
         return cls()
     if bandwidth is None:
         return cls(median_bandwidth(x, y))
-    h = v.as_float_array("bandwidth", bandwidth)
-    if h.ndim > 1:
-        raise v.fail("bandwidth", f"must be a scalar or a 1-D array of bandwidths; got shape {h.shape}")
-    if h.size == 0:
-        raise v.fail("bandwidth", "is empty")
-    v.require("bandwidth", jnp.isfinite(h) & (h > 0), "must be positive and finite")
-    return cls(h)
+    return cls(check_bandwidth(bandwidth))
 
 
 @functools.partial(jax.jit, static_argnames=("block_size", "exclude_diagonal"))
@@ -547,6 +593,8 @@ def mmd(
     if gram.translation_invariant:
         center = jax.lax.stop_gradient(0.5 * (jnp.mean(x, 0) + jnp.mean(y, 0)))
         x, y = x - center, y - center
+    # Squares of data of scale 1e30 (or 1e-30) overflow (underflow) in float32: rescale.
+    gram, x, y, factor = _scale_free(gram, x, y)
     n, m = x.shape[0], y.shape[0]
     if estimator == "linear":
         half = min(n, m) // 2
@@ -570,6 +618,7 @@ def mmd(
             value = kxx / float(n * (n - 1)) + kyy / float(m * (m - 1)) - 2 * kxy / float(n * m)
         else:
             value = kxx / float(n * n) + kyy / float(m * m) - 2 * kxy / float(n * m)
+    value = value * factor
     if v.is_concrete(value):
         return value
     ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))
@@ -586,6 +635,7 @@ def _weighted_mmd(gram, x, y, estimator, block_size, x_weights, y_weights):
     if gram.translation_invariant:
         center = jax.lax.stop_gradient(0.5 * (jnp.mean(x, 0) + jnp.mean(y, 0)))
         x, y = x - center, y - center
+    gram, x, y, factor = _scale_free(gram, x, y)
     kxx = _kernel_sum(gram, x, x, block_size, True, wx, wx)
     kyy = _kernel_sum(gram, y, y, block_size, True, wy, wy)
     kxy = _kernel_sum(gram, x, y, block_size, False, wx, wy)
@@ -594,6 +644,7 @@ def _weighted_mmd(gram, x, y, estimator, block_size, x_weights, y_weights):
         value = kxx / (1 - jnp.sum(wx * wx)) + kyy / (1 - jnp.sum(wy * wy)) - 2 * kxy
     else:
         value = kxx + jnp.sum(wx * wx * gram.diagonal(x)) + kyy + jnp.sum(wy * wy * gram.diagonal(y)) - 2 * kxy
+    value = value * factor
     if v.is_concrete(value):
         return value
     ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))

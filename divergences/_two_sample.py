@@ -58,6 +58,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
+from divergences._numerics import safe_norm
 
 __all__ = [
     "TwoSampleResult",
@@ -255,13 +256,6 @@ def _quadratic_test(kmat: jax.Array, n: int, keys: jax.Array, chunk: int, unbias
     return observed, null
 
 
-def _safe_norm(d: jax.Array) -> jax.Array:
-    """Euclidean norm along the last axis with a zero (not NaN) gradient at 0."""
-    sq = jnp.sum(d * d, axis=-1)
-    pos = sq > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1)), 0)
-
-
 def _distance_matrix(z: jax.Array, chunk: int) -> jax.Array:
     """Pairwise Euclidean distances of the rows of ``z`` by direct differences, rows in chunks."""
     return _chunked_map(lambda zi: _safe_norm(z - zi), z, chunk)
@@ -334,6 +328,8 @@ def _estimator_test(fn: Callable, x: jax.Array, y: jax.Array, keys: jax.Array, c
     n = x.shape[0]
     z = jnp.concatenate([x, y], axis=0)
     observed = fn(x, y)
+    if jnp.ndim(observed) != 0:
+        raise v.fail("statistic", f"must return a scalar; it returned shape {jnp.shape(observed)}")
     z_null = lax.stop_gradient(z)
 
     def null_one(key):
@@ -395,7 +391,7 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
         chunk = _auto_chunk(chunk_size, n_permutations, _ESTIMATOR_BUDGET, _call_size(statistic, n_total, options))
         observed, null = _estimator_test(fn, x, y, keys, chunk)
     elif statistic == "mmd":
-        from divergences._mmd import CallableKernel, mmd, resolve_kernel
+        from divergences._mmd import CallableKernel, _scale_free, mmd, resolve_kernel
 
         options = _take_options("mmd", options, _DEFAULT_OPTIONS["mmd"])
         x2, y2 = _as_2d(x), _as_2d(y)
@@ -411,10 +407,14 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
                 # As `mmd` does: distances are translation invariant, and
                 # centring limits the cancellation in |a|^2 + |b|^2 - 2 a.b.
                 z = z - lax.stop_gradient(0.5 * (jnp.mean(x2, 0) + jnp.mean(y2, 0)))
+            # And as `mmd` does: points (and bandwidth) divided by a power of 2 near their scale,
+            # so that squares cannot overflow or underflow (the p-value is scale invariant).
+            gram, z, _, factor = _scale_free(gram, z, z)
             kmat = gram(z, z)
             kmat = kmat - jnp.diag(jnp.diagonal(kmat)) + jnp.diag(gram.diagonal(z))
             chunk = _auto_chunk(chunk_size, n_permutations, _LABEL_BUDGET, 4 * n_total)
             observed, null = _quadratic_test(kmat, n, keys, chunk, options["estimator"] == "unbiased")
+            observed, null = observed * factor, null * factor
     elif statistic == "energy":
         options = _take_options("energy", options, _DEFAULT_OPTIONS["energy"])
         unbiased = options["estimator"] == "unbiased"
@@ -425,8 +425,11 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
             observed, null = _energy_1d_test(z, n, keys, chunk, unbiased)
         else:
             z = jnp.concatenate([x2, y2], axis=0)
+            z = z - lax.stop_gradient(jnp.mean(z, 0))
+            factor = lax.stop_gradient(_scale_of(z))  # squares of 1e20-scale data overflow in float32
             rows = _auto_chunk(None, n_total, _LABEL_BUDGET, n_total * z.shape[1])
-            observed, null = _quadratic_test(-_distance_matrix(z, rows), n, keys, chunk, unbiased)
+            observed, null = _quadratic_test(-_distance_matrix(z / factor, rows), n, keys, chunk, unbiased)
+            observed, null = observed * factor, null * factor
     elif statistic == "sliced_wasserstein":
         from divergences._wasserstein import sliced_wasserstein
 
@@ -444,7 +447,19 @@ def _two_sample_core(x, y, key, dynamic_options, *, statistic, n_permutations, c
 
     observed = jnp.asarray(observed)
     null = jnp.asarray(null).astype(observed.dtype)
-    return TwoSampleResult(observed, _p_value(observed, null), null)
+    # Under jit the samples' values are unchecked: non-finite samples give NaN (an eager call raised).
+    finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))
+    observed = jnp.where(finite, observed, jnp.nan)
+    return TwoSampleResult(observed, _p_value(observed, null), jnp.where(finite, null, jnp.nan))
+
+
+def _scale_of(z: jax.Array) -> jax.Array:
+    from divergences._mmd import _power_of_two_scale
+
+    return _power_of_two_scale(z)
+
+
+_safe_norm = safe_norm  # Euclidean norm along the last axis with a zero (not NaN) gradient at 0
 
 
 def _as_2d(a: jax.Array) -> jax.Array:
@@ -592,6 +607,10 @@ def two_sample_test(
     dtype = v.float_dtype(x, y)
     if statistic in _DEFAULT_OPTIONS:
         statistic_options = _take_options(statistic, statistic_options, _DEFAULT_OPTIONS[statistic])
+    if statistic == "mmd" and statistic_options.get("bandwidth") is not None:
+        from divergences._mmd import check_bandwidth
+
+        check_bandwidth(statistic_options["bandwidth"])  # eagerly: the compiled test only gives NaN
     static_options, dynamic_options = _split_options(statistic_options)
     return _two_sample_core(
         x.astype(dtype),

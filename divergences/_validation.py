@@ -377,12 +377,14 @@ def _sum_tolerance(dtype: Any, n: int) -> float:
     return min(max(4.0 * max(n, 8) * eps, 1e-6 if eps > 1e-10 else 0.0), 1e-2)
 
 
-def check_probabilities(name: str, p: jax.Array, *, axis: int) -> jax.Array:
+def check_probabilities(name: str, p: jax.Array, *, axis: int, tol_dtype: Any = None) -> jax.Array:
     """Value check: ``p`` holds probability vectors along ``axis``.
 
     No NaN or infinity, no negative entry, and every vector sums to 1 within
     ``4 * n * eps(dtype)`` (at least 1e-6, at most 1e-2), ``n`` the vector
-    length: the rounding error of a sum of ``n`` normalised terms.
+    length: the rounding error of a sum of ``n`` normalised terms. ``tol_dtype``
+    (default ``p.dtype``) is the precision the probabilities were computed in:
+    float16 or bfloat16 input promoted to float32 keeps its own tolerance.
 
     Returns:
       A boolean scalar, True when all checks hold (for NaN-poisoning under jit).
@@ -393,7 +395,7 @@ def check_probabilities(name: str, p: jax.Array, *, axis: int) -> jax.Array:
     ok = require(name, ~xp.isnan(p), "contains NaN")
     ok &= require(name, xp.isfinite(p), "contains infinite values")
     ok &= require(name, p >= 0, "has negative entries; probabilities must be >= 0")
-    tol = _sum_tolerance(p.dtype, p.shape[axis])
+    tol = _sum_tolerance(p.dtype if tol_dtype is None else tol_dtype, p.shape[axis])
     total = xp.sum(p, axis=axis)
     ok &= require(
         name,

@@ -22,6 +22,7 @@ from jax.scipy.special import erf
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
+from divergences._numerics import LOG2, psd_sqrt, safe_sqrt
 
 __all__ = [
     "uniform_intervals",
@@ -32,7 +33,7 @@ __all__ = [
     "gaussian_w2",
 ]
 
-_LOG2 = 0.6931471805599453
+_LOG2 = LOG2
 
 
 def _scalars(**named: ArrayLike) -> list[jax.Array]:
@@ -81,18 +82,22 @@ def uniform_intervals(a1: ArrayLike, b1: ArrayLike, a2: ArrayLike, b2: ArrayLike
 
     Returns:
       ``{"kl", "tv", "js", "w1"}``, each of the broadcast shape. Eagerly,
-      ``ValueError`` for an empty or reversed interval; under ``jit``, NaN
-      there.
+      ``ValueError`` for an empty or reversed interval or an infinite
+      endpoint; under ``jit``, NaN there.
 
     References:
       Cover and Thomas, *Elements of Information Theory* (2006), ch. 8;
       Villani, *Optimal Transport* (2009), Remark 2.19 (quantile coupling).
     """
     a1, b1, a2, b2 = _scalars(a1=a1, b1=b1, a2=a2, b2=b2)
+    finite = jnp.ones(a1.shape, bool)
+    for name, x in (("a1", a1), ("b1", b1), ("a2", a2), ("b2", b2)):
+        v.require(name, jnp.isfinite(x), "must be finite (a uniform distribution needs a bounded interval)")
+        finite &= jnp.isfinite(x)
     ok = v.require("b1", b1 > a1, "must be greater than `a1` (a non-empty interval)")
     ok &= v.require("b2", b2 > a2, "must be greater than `a2` (a non-empty interval)")
     l1, l2 = b1 - a1, b2 - a2
-    valid = (l1 > 0) & (l2 > 0)
+    valid = (l1 > 0) & (l2 > 0) & finite
     l1 = jnp.where(valid, l1, 1.0)
     l2 = jnp.where(valid, l2, 1.0)
     overlap = jnp.maximum(0.0, jnp.minimum(b1, b2) - jnp.maximum(a1, a2))
@@ -193,7 +198,7 @@ def parallel_lines(theta: ArrayLike) -> dict[str, jax.Array]:
     }
 
 
-def _gaussian_args(mean1, cov1, mean2, cov2):
+def _gaussian_args(mean1, cov1, mean2, cov2, *, semidefinite=False):
     m1 = v.as_float_array("mean1", mean1, min_ndim=1)
     m2 = v.as_float_array("mean2", mean2, min_ndim=1)
     c1 = v.as_float_array("cov1", cov1, min_ndim=2)
@@ -219,6 +224,13 @@ def _gaussian_args(mean1, cov1, mean2, cov2):
     for name, c in (("cov1", c1), ("cov2", c2)):
         v.check_finite(name, c)
         v.require(name, jnp.abs(c - jnp.swapaxes(c, -1, -2)) <= 1e-5 * (1 + jnp.abs(c)), "must be symmetric")
+        if semidefinite:
+            w = jnp.linalg.eigvalsh(c)
+            scale = jnp.max(jnp.abs(w), axis=-1, keepdims=True)
+            tol = 100 * d * jnp.finfo(c.dtype).eps * scale  # rounding of an exactly singular matrix
+            v.require(name, w >= -tol, "must be positive semi-definite (it has a negative eigenvalue)")
+            chols.append(None)
+            continue
         chol = jnp.linalg.cholesky(c)
         v.require(name, jnp.all(jnp.isfinite(chol)), "must be positive definite (its Cholesky factorisation failed)")
         chols.append(chol)
@@ -306,11 +318,6 @@ def gaussian_w1_1d(m1: ArrayLike, s1: ArrayLike, m2: ArrayLike, s2: ArrayLike) -
     return jnp.where(pos, folded, jnp.abs(mu))
 
 
-def _sqrtm_psd(c: jax.Array) -> jax.Array:
-    w, u = jnp.linalg.eigh(c)
-    return (u * jnp.sqrt(jnp.clip(w, 0, None))[..., None, :]) @ jnp.swapaxes(u, -1, -2)
-
-
 def gaussian_w2(mean1: ArrayLike, cov1: ArrayLike, mean2: ArrayLike, cov2: ArrayLike) -> jax.Array:
     r"""Exact W2 between multivariate Gaussians (the Bures-Wasserstein formula).
 
@@ -320,9 +327,19 @@ def gaussian_w2(mean1: ArrayLike, cov1: ArrayLike, mean2: ArrayLike, cov2: Array
 
     Returns W2 itself (the root), like POT and unlike ott-jax's squared cost.
 
+    Both square roots are symmetric eigen-decompositions with the negative
+    rounding of the eigenvalues clipped to 0 (:func:`divergences._numerics.psd_sqrt`),
+    whose derivative is the Sylvester-equation solution in the eigenbasis, so
+    gradients with respect to the means and covariances are finite for
+    repeated eigenvalues (isotropic covariances) and singular covariances, and
+    at equality, where W2 = 0 is not differentiable, the root's gradient is
+    the zero subgradient.
+
     Args:
       mean1, mean2: shape ``[..., d]``.
-      cov1, cov2: symmetric positive definite, shape ``[..., d, d]``.
+      cov1, cov2: symmetric positive semi-definite, shape ``[..., d, d]``
+        (singular covariances, such as a degenerate Gaussian on a line, are
+        accepted; a negative eigenvalue beyond rounding is refused).
 
     Returns:
       Array of the broadcast batch shape.
@@ -336,12 +353,12 @@ def gaussian_w2(mean1: ArrayLike, cov1: ArrayLike, mean2: ArrayLike, cov2: Array
       Dowson and Landau, "The Frechet distance between multivariate normal
       distributions", J. Multivariate Anal. 12 (1982); Givens and Shortt (1984).
     """
-    m1, c1, _, m2, c2, _ = _gaussian_args(mean1, cov1, mean2, cov2)
-    r2 = _sqrtm_psd(c2)
-    cross = _sqrtm_psd(r2 @ c1 @ r2)
+    m1, c1, _, m2, c2, _ = _gaussian_args(mean1, cov1, mean2, cov2, semidefinite=True)
+    r2 = psd_sqrt(c2)
+    cross = psd_sqrt(r2 @ c1 @ r2)
     trace = jnp.trace(c1 + c2 - 2 * cross, axis1=-2, axis2=-1)
     sq = jnp.sum((m1 - m2) ** 2, -1) + trace
-    return jnp.sqrt(jnp.clip(sq, 0, None))
+    return safe_sqrt(sq)
 
 
 def __dir__() -> list[str]:

@@ -112,3 +112,31 @@ def test_bad_nan_samples(data):
     x, y = data
     with pytest.raises(ValueError, match="`y`"):
         dv.binned_divergence(x, np.where(np.arange(len(y)) == 0, np.nan, y), bins=5)
+
+
+@pytest.mark.parametrize("rng", [(0.0, np.inf), (-np.inf, 1.0), (-np.inf, np.inf)])
+def test_infinite_range_refused(rng):
+    # Issue 17: binned_divergence accepted an infinite `range`.
+    x, y = np.linspace(0, 1, 20), np.linspace(0.2, 1.2, 20)
+    with pytest.raises(ValueError, match="^`range`"):
+        dv.binned_divergence(x, y, bins=4, range=rng)
+    fn = jax.jit(lambda a, lo, hi: dv.binned_divergence(a, y, bins=4, range=(lo, hi)))
+    assert np.isnan(float(fn(x, *rng)))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.sampled_from([1e-6, 1.0, 1e6]), st.sampled_from([0.0, 1e3]))
+@settings(max_examples=12, deadline=None)
+def test_default_bins_translation_and_scale_invariant(scale, shift):
+    # Bins over [min, max] of the pooled data: shifting by 1e3 and scaling by 1e-6..1e6 moves the
+    # edges with the data, so the histograms and every divergence are unchanged (float64: the
+    # float32 rounding of a shift of 1e3 could move points across an edge).
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=200), rng.normal(size=150) + 0.5
+    with jax.enable_x64(True):
+        ref = float(dv.binned_divergence(x, y, bins=10, divergence="js"))
+        got = float(dv.binned_divergence(scale * x + shift * scale, scale * y + shift * scale, bins=10, divergence="js"))
+    np.testing.assert_allclose(got, ref, rtol=1e-9)

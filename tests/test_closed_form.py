@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.test_util  # noqa: F401  (check_grads)
 import jax.numpy as jnp
 import numpy as np
 import ot
@@ -213,3 +214,52 @@ def test_covariance_shape_mismatch():
 def test_negative_scale():
     with pytest.raises(ValueError, match="`s2`"):
         cf.gaussian_w1_1d(0.0, 1.0, 0.0, -1.0)
+
+
+# --- issue 17: gaussian_w2 gradients and semi-definite covariances; uniform_intervals endpoints ---
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_gaussian_w2_gradients_finite_at_equality(jit):
+    # Issue 17: the gradients with respect to the means and covariances were NaN at equality.
+    m, c = jnp.array([0.5, -1.0]), jnp.array([[2.0, 0.3], [0.3, 1.0]])
+    grad = jax.grad(cf.gaussian_w2, argnums=(0, 1, 2, 3))
+    grads = (jax.jit(grad) if jit else grad)(m, c, m, c)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
+    # W2 = 0 is a minimum: the mean gradients are the zero subgradient.
+    np.testing.assert_allclose(grads[0], 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_gaussian_w2_gradients_isotropic_against_finite_differences(jit):
+    # Issue 17: NaN gradients with isotropic covariances (repeated eigenvalues) and different means.
+    # W2 is smooth there, so central finite differences in float64 are the oracle.
+    with jax.enable_x64(True):
+        def fn(m1, s1, m2, s2):  # symmetric covariances from any perturbation of s1, s2
+            return cf.gaussian_w2(m1, 0.5 * (s1 + s1.T), m2, 0.5 * (s2 + s2.T))
+
+        fn = jax.jit(fn) if jit else fn
+        args = (jnp.zeros(3), jnp.eye(3), jnp.array([1.0, 0.0, 2.0]), 2.0 * jnp.eye(3))
+        jax.test_util.check_grads(fn, args, order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+
+def test_gaussian_w2_accepts_semidefinite_covariances():
+    # Degenerate Gaussians on a line: commuting covariances, W2^2 = |dm|^2 + sum (sqrt a - sqrt b)^2.
+    a, b = jnp.diag(jnp.array([1.0, 0.0])), jnp.diag(jnp.array([4.0, 0.0]))
+    w = cf.gaussian_w2(jnp.zeros(2), a, jnp.array([0.0, 3.0]), b)
+    np.testing.assert_allclose(float(w), np.sqrt(9.0 + 1.0), rtol=1e-6)
+    g = jax.grad(cf.gaussian_w2, argnums=(1, 3))(jnp.zeros(2), a, jnp.array([0.0, 3.0]), b)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in g)
+    with pytest.raises(ValueError, match="^`cov2`"):
+        cf.gaussian_w2(jnp.zeros(2), a, jnp.zeros(2), jnp.diag(jnp.array([1.0, -0.5])))
+
+
+@pytest.mark.parametrize("name", ["a1", "b1", "a2", "b2"])
+def test_uniform_intervals_infinite_endpoint_refused(name):
+    # Issue 17: an infinite endpoint was accepted.
+    ends = dict(a1=0.0, b1=1.0, a2=0.0, b2=2.0)
+    ends[name] = -np.inf if name.startswith("a") else np.inf
+    with pytest.raises(ValueError, match=f"^`{name}`"):
+        cf.uniform_intervals(**ends)
+    out = jax.jit(cf.uniform_intervals)(**ends)
+    assert all(bool(jnp.isnan(x)) for x in out.values())

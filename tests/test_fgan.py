@@ -107,6 +107,45 @@ def test_objective_finite_with_finite_grads(divergence):
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("divergence", dv.FGAN_DIVERGENCES)
+@pytest.mark.parametrize("scale", [100.0, 1e30, -100.0, -1e30])
+def test_objective_finite_for_huge_critic_outputs(divergence, scale, jit):
+    # Issue 17: "kl", "reverse_kl", "squared_hellinger" and "pearson_chi2" gave -inf and infinite
+    # gradients for critic outputs of 100 or 1e30 (float32). The soft clip keeps them finite.
+    out = jnp.full((4,), scale, jnp.float32)
+    fn = jax.value_and_grad(lambda r, f: dv.fgan_objective(r, f, divergence), argnums=(0, 1))
+    value, grads = (jax.jit(fn) if jit else fn)(out, out)
+    assert bool(jnp.isfinite(value))
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
+
+
+@pytest.mark.parametrize("divergence", dv.FGAN_DIVERGENCES)
+def test_conjugate_activation_finite_with_finite_gradient_on_a_wide_range(divergence):
+    # Issue 17: fgan_conjugate_activation(v, "kl") was not finite with a finite gradient on [-100, 100].
+    v = jnp.linspace(-100.0, 100.0, 401)
+    value = dv.fgan_conjugate_activation(v, divergence)
+    grad = jax.vmap(jax.grad(lambda t: dv.fgan_conjugate_activation(t, divergence)))(v)
+    assert bool(jnp.all(jnp.isfinite(value))) and bool(jnp.all(jnp.isfinite(grad)))
+    act_grad = jax.vmap(jax.grad(lambda t: dv.fgan_activation(t, divergence)))(v)
+    assert bool(jnp.all(jnp.isfinite(dv.fgan_activation(v, divergence)))) and bool(jnp.all(jnp.isfinite(act_grad)))
+
+
+@pytest.mark.parametrize("divergence", ["kl", "reverse_kl", "squared_hellinger", "pearson_chi2"])
+def test_clip_leaves_the_activation_exact_within_its_range(divergence):
+    # The clip is the identity on [-L, L] (L = 50, or 1e4 for Pearson): the Table 2 activation exactly.
+    lim = 1e4 if divergence == "pearson_chi2" else 50.0
+    v = np.linspace(-lim, lim, 11) if divergence == "pearson_chi2" else np.linspace(-20, 20, 11)
+    exact = {
+        "kl": v, "pearson_chi2": v, "reverse_kl": -np.exp(-v), "squared_hellinger": 1 - np.exp(-v),
+    }[divergence]  # fmt: skip
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(dv.fgan_activation(v, divergence), exact, rtol=1e-12)
+        # Beyond the range the activation is monotone and bounded (a valid variational function).
+        far = dv.fgan_activation(np.array([lim, lim + 0.5, lim + 1e3, 1e300]), divergence)
+        assert np.all(np.diff(np.asarray(far)) >= 0) and np.all(np.isfinite(far))
+
+
 def test_gan_bound_is_minus_discriminator_loss():
     rng = np.random.default_rng(3)
     r, f = rng.normal(size=20).astype(np.float32), rng.normal(size=30).astype(np.float32)

@@ -330,3 +330,23 @@ def test_checked_turns_nan_logits_into_an_error_under_jit():
     np.testing.assert_allclose(safe(jnp.zeros(2), jnp.zeros(2)), math.log(4.0), rtol=1e-6)
     with pytest.raises(ValueError, match="`real_logits`"):
         safe(jnp.array([0.0, jnp.nan]), jnp.zeros(2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_gradient_penalty_non_finite_samples_under_jit_give_nan(bad):
+    # Issue 17: a finite number came out under jit for NaN or inf samples (the critic here has a
+    # constant gradient, so nothing propagated the bad value).
+    critic = lambda x: 2.0 * x[:, 0]  # noqa: E731
+    x, y = jnp.zeros((5, 3)), jnp.ones((5, 3))
+    fn = jax.jit(lambda a: dv.gradient_penalty(critic, a, y, jax.random.key(0)))
+    assert float(fn(x)) == 1.0
+    assert np.isnan(float(fn(x.at[0, 0].set(bad))))
+
+
+def test_optimal_discriminator_invalid_densities_under_jit_give_nan():
+    # Issue 17: negative or NaN densities gave numbers outside [0, 1] under jit.
+    fn = jax.jit(dv.optimal_discriminator)
+    out = np.asarray(fn(jnp.array([0.3, -1.0, jnp.nan, jnp.inf, 1.0]), jnp.array([0.1, 0.2, 0.2, 1.0, jnp.inf])))
+    np.testing.assert_allclose(out[0], 0.75)
+    assert np.isnan(out[1]) and np.isnan(out[2])
+    assert out[3] == 1.0 and out[4] == 0.0

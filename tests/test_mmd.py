@@ -195,3 +195,59 @@ def test_bad_nan_samples():
 def test_bad_block_size():
     with pytest.raises(ValueError, match="`block_size`"):
         dv.mmd(jnp.zeros((5, 3)), jnp.ones((5, 3)), block_size=0)
+
+
+# --- issue 17: scale equivariance, the energy distance at 1e30, NaN under jit --------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_X = np.asarray(jax.random.normal(jax.random.key(0), (120, 3)))
+_Y = np.asarray(jax.random.normal(jax.random.key(1), (90, 3))) + 0.5
+
+
+@given(st.sampled_from([1e-30, 1e-6, 1e-3, 1.0, 1e3, 1e6, 1e30]), st.sampled_from([0.0, 1e3]))
+@settings(max_examples=20, deadline=None)
+def test_median_heuristic_and_mmd_scale_equivariant(scale, shift):
+    # Issue 17: the median heuristic returned a bandwidth of 1.0 on tiny or huge data, so mmd
+    # changed with the data's scale. Now h(c z + t) = c h(z), and every MMD estimate with the
+    # heuristic (or a bandwidth scaled with the data) is unchanged; the energy distance scales
+    # with c. Tolerance 1e-4 relative: float32 rounding of the shifted and scaled points (a shift
+    # of 1e3 on unit-scale data keeps ~4 fewer digits of them).
+    x, y = (scale * _X + scale * shift).astype(np.float32), (scale * _Y + scale * shift).astype(np.float32)
+    ref_h = float(dv.median_bandwidth(_X.astype(np.float32), _Y.astype(np.float32)))
+    np.testing.assert_allclose(float(dv.median_bandwidth(x, y)) / scale, ref_h, rtol=1e-4)
+    for kernel in ["gaussian", "laplace", "inverse_multiquadric"]:
+        ref = float(dv.mmd(_X, _Y, kernel=kernel))
+        np.testing.assert_allclose(float(dv.mmd(x, y, kernel=kernel)), ref, rtol=1e-3, atol=1e-6)
+    ref = float(dv.mmd(_X, _Y, kernel="energy", estimator="biased"))
+    np.testing.assert_allclose(float(dv.mmd(x, y, kernel="energy", estimator="biased")) / scale, ref, rtol=1e-3)
+
+
+def test_energy_distance_finite_at_scale_1e30():
+    # Issue 17: NaN at scale 1e30 (squared distances overflow float32). Oracle: scipy's
+    # energy_distance is the root of the 1-D energy distance, which is scale-equivariant.
+    x, y = _X[:, :1], _Y[:, :1]
+    ref = scipy.stats.energy_distance(x[:, 0], y[:, 0]) ** 2
+    got = dv.mmd((1e30 * x).astype(np.float32), (1e30 * y).astype(np.float32), kernel="energy", estimator="biased")
+    assert np.isfinite(float(got))
+    np.testing.assert_allclose(float(got) / 1e30, ref, rtol=1e-4)
+
+
+def test_median_bandwidth_fallbacks():
+    # All points equal: 1. More than half the pairs equal: the mean distance, not 1.
+    assert float(dv.median_bandwidth(np.zeros((5, 2)))) == 1.0
+    z = np.zeros((10, 1))
+    z[0, 0] = 1e-20
+    h = float(dv.median_bandwidth(z.astype(np.float32)))
+    np.testing.assert_allclose(h, 9 * 1e-20 / 45, rtol=1e-5)  # 9 of 45 pairs at distance 1e-20
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_median_bandwidth_nan_under_jit(bad):
+    # Issue 17: finite numbers came out of median_bandwidth under jit for NaN or inf samples.
+    x = _X.copy()
+    x[3, 1] = bad
+    assert np.isnan(float(jax.jit(dv.median_bandwidth)(x, _Y)))
+    with pytest.raises(ValueError, match="^`x`"):
+        dv.median_bandwidth(x, _Y)

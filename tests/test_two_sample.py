@@ -459,3 +459,71 @@ def test_classifier_bad_feature_dimension():
 def test_classifier_bad_activation():
     with pytest.raises(ValueError, match="`activation`"):
         dv.classifier_two_sample_test(np.zeros((10, 2)), np.ones((10, 2)), jax.random.key(0), activation="swish")
+
+
+# --- issue 17: refused and accepted input, scale invariance, NaN under jit ----------------------
+
+_XS = np.asarray(jax.random.normal(jax.random.key(0), (60, 3)))
+_YS = np.asarray(jax.random.normal(jax.random.key(1), (50, 3))) + 0.3
+
+
+@pytest.mark.parametrize("bandwidth", [-1.0, 0.0, np.inf, np.nan])
+def test_bad_bandwidth_refused(bandwidth):
+    # Issue 17: bandwidth=-1 and bandwidth=0 were accepted (the second returned NaN).
+    with pytest.raises(ValueError, match="^`bandwidth`"):
+        dv.two_sample_test(_XS, _YS, jax.random.key(0), bandwidth=bandwidth)
+
+
+def test_bad_bandwidth_under_jit_gives_nan():
+    fn = jax.jit(lambda h: dv.two_sample_test(_XS, _YS, jax.random.key(0), bandwidth=h, n_permutations=9).p_value)
+    assert np.isnan(float(fn(-1.0))) and np.isfinite(float(fn(1.0)))
+
+
+@pytest.mark.parametrize("statistic", ["mmd", "energy"])
+@pytest.mark.parametrize("scale", [1e-20, 1e-6, 1e6, 1e20])
+def test_p_value_scale_invariant(statistic, scale):
+    # Issue 17: the p-value changed when the data were scaled by 1e20 (float32 squares overflow).
+    # The same relabellings (same key) must give the same p-value at every scale.
+    key = jax.random.key(3)
+    ref = dv.two_sample_test(_XS, _YS, key, statistic=statistic, n_permutations=199)
+    got = dv.two_sample_test((scale * _XS).astype(np.float32), (scale * _YS).astype(np.float32), key,
+                             statistic=statistic, n_permutations=199)  # fmt: skip
+    assert float(got.p_value) == float(ref.p_value)
+    factor = scale if statistic == "energy" else 1.0
+    np.testing.assert_allclose(float(got.statistic) / factor, float(ref.statistic), rtol=1e-4)
+
+
+def test_vector_valued_statistic_refused():
+    # Issue 17: a statistic callable returning a vector was accepted.
+    with pytest.raises(ValueError, match="^`statistic`"):
+        dv.two_sample_test(_XS, _YS, jax.random.key(0), statistic=lambda a, b: a.mean(0) - b.mean(0))
+
+
+@pytest.mark.parametrize("statistic", ["mmd", "energy", "sliced_wasserstein"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples_under_jit_give_nan(statistic, bad):
+    # Issue 17: finite numbers came out of two_sample_test under jit given NaN or inf samples.
+    x = _XS.copy()
+    x[0, 0] = bad
+    fn = jax.jit(lambda a: dv.two_sample_test(a, _YS, jax.random.key(0), statistic=statistic, n_permutations=9))
+    res = fn(x)
+    assert np.isnan(float(res.statistic)) and np.isnan(float(res.p_value))
+
+
+def test_classifier_test_accepts_numpy_train_fraction():
+    # Issue 17: train_fraction=np.float32(0.5) was refused.
+    key = jax.random.key(0)
+    a = dv.classifier_two_sample_test(_XS, _YS, key, train_fraction=np.float32(0.5), n_steps=20, width=8, depth=1)
+    b = dv.classifier_two_sample_test(_XS, _YS, key, train_fraction=0.5, n_steps=20, width=8, depth=1)
+    assert float(a.p_value) == float(b.p_value)
+    with pytest.raises(ValueError, match="^`train_fraction`"):
+        dv.classifier_two_sample_test(_XS, _YS, key, train_fraction=np.bool_(True))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_classifier_test_non_finite_under_jit_gives_nan(bad):
+    x = _XS.copy()
+    x[0, 0] = bad
+    fn = jax.jit(lambda a: dv.classifier_two_sample_test(a, _YS, jax.random.key(0), n_steps=5, width=4, depth=1))
+    res = fn(x)
+    assert np.isnan(float(res.statistic)) and np.isnan(float(res.p_value))
