@@ -167,28 +167,6 @@ def test_generator_average_follows_its_recursion(ring):
     assert all(jax.tree.leaves(jax.tree.map(np.array_equal, s.gen_ema, s.gen_params)))
 
 
-@pytest.mark.parametrize(
-    "fields, data_dim, expected",
-    [
-        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4)),
-        (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False)),
-        (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=1e-4, n_critic=5)),
-        (dict(objective="fgan-kl"), 1, dict(spectral_norm=False, z_dim=2)),
-        (dict(objective="wgan"), 2, dict(clip=0.08, lr=5e-5, optimizer="rmsprop")),
-        (dict(objective="wgan", critic_width=512), 2, dict(clip=0.01)),
-        (dict(objective="wgan", model="dcgan"), 64, dict(clip=0.01)),
-        (dict(objective="wgan", clip=0.05), 2, dict(clip=0.05)),
-        (dict(objective="sliced", z_dim=5), 784, dict(z_dim=5)),
-    ],
-)
-def test_resolved_defaults(fields, data_dim, expected):
-    from divergences.train import resolve_config
-
-    cfg = resolve_config(TrainConfig(**fields), data_dim=data_dim)
-    for name, value in expected.items():
-        assert getattr(cfg, name) == pytest.approx(value) if isinstance(value, float) else getattr(cfg, name) == value
-
-
 @pytest.mark.parametrize("fields, needle", [(dict(ema_decay=1.0), "`ema_decay`"), (dict(ema_decay=-0.1), "`ema_decay`"),
                                             (dict(objective="wgan", clip=0.0), "`clip`")])
 def test_bad_config_values(fields, needle):
