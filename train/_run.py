@@ -400,7 +400,12 @@ def _fit(cfg, *, data, generator, critic, optimizer, critic_optimizer, resume, i
                 records = [r for r in map(json.loads, filter(str.strip, f)) if r["step"] <= latest]
         log(f"resuming from step {latest} ({ckpt_dir})")
 
-    # -- everything is checked: from here on the run writes
+    # -- everything is checked: from here on the run writes. With several
+    # processes, none writes before all have checked the folder.
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("divergences.train: checked")
     try:
         os.makedirs(out, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write_test"):  # a name of its own per process
