@@ -451,6 +451,7 @@ def _fit(cfg, *, data, generator, critic, optimizer, critic_optimizer, resume, i
     last_eval: dict[str, Any] = {}
     samples = None
     stopped: str | None = None
+    interrupted = False
     first = True
     with _SigintGuard(catch_sigint, log) as guard:
         try:
@@ -510,8 +511,6 @@ def _fit(cfg, *, data, generator, critic, optimizer, critic_optimizer, resume, i
                      if last_good is not None else "no checkpoint was written")
             stopped = f"interrupted at step {step}; {where}"
             interrupted = True
-        else:
-            interrupted = False
         finally:
             logger.close()
             if ckpt is not None:
