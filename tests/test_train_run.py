@@ -278,3 +278,42 @@ def test_builtin_datasets(name, dim):
         # toy mixtures: every training point lies within 5 std of a mode
         d = np.sqrt(((ds.train[:, None] - ds.modes[None]) ** 2).sum(-1)).min(1)
         assert d.max() < 5 * ds.mode_std
+
+
+def test_progress_bar_on_a_terminal_starts_after_compilation():
+    # A stream that says it is a terminal: the bar appears only once the first
+    # (compiling) call has returned, starting at that step, so its rate and
+    # ETA count no compilation; later calls advance it.
+    import io
+
+    from divergences.train._run import _Log
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    log = _Log(TrainConfig(steps=100), print, enabled=True, stream=stream)
+    assert log.tty and log.bar is None
+    log.add({"d_loss": np.ones(10), "g_loss": np.zeros(10)})
+    log.chunk_done(10, 10, first=True)
+    assert log.bar is not None and log.bar.n == 10 and log.bar.initial == 10
+    log.add({"d_loss": np.full(10, 3.0), "g_loss": np.zeros(10)})
+    log.chunk_done(20, 10, first=False)
+    assert log.bar.n == 20 and log.averages()["d_loss"] == pytest.approx(2.0)
+    log.line(20, log.averages(), {})  # on a terminal the bar replaces the lines
+    log.close()
+    assert "\r" in stream.getvalue() and "step 20/100" not in stream.getvalue()
+
+
+def test_digits_judge_is_named_for_what_it_is():
+    # The judge classifier's accuracy on held-out real digits, and the classes
+    # it finds among real held-out digits (all 10: the oracle is the data).
+    from divergences.train import load_dataset
+    from divergences.train._metrics import DigitClassifier, evaluate
+
+    digits = load_dataset("digits")
+    judge = DigitClassifier(digits)
+    out = evaluate(digits.test[:350], digits, jax.random.key(0), classifier=judge)
+    assert "classifier_test_accuracy" not in out and 0.9 < out["judge_accuracy"] <= 1.0
+    assert out["classes_covered"] == 10

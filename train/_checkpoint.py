@@ -55,7 +55,8 @@ class Checkpointer:
                                                      enable_async_checkpointing=False)
         self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
-    def _reopen(self) -> None:
+    def reopen(self) -> None:
+        """Reread the folder (after another process changed it)."""
         self._manager.close()
         self._manager = self._ocp.CheckpointManager(self.directory, options=self._options)
 
@@ -93,7 +94,7 @@ class Checkpointer:
             if "tmp" in name and name.split(".")[0] == str(step) or ".orbax-checkpoint-tmp" in name:
                 shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
         try:
-            self._reopen()
+            self.reopen()
         except Exception:  # noqa: BLE001 - the folder may be gone; nothing more to clean
             pass
 
@@ -134,7 +135,7 @@ class Checkpointer:
             dest = os.path.join(folder, f"{step}-{int(time.time())}")
             shutil.move(os.path.join(self.directory, str(step)), dest)
         log(f"moved the unreadable checkpoint(s) {steps} to {folder}")
-        self._reopen()
+        self.reopen()
 
     def close(self) -> None:
         self._manager.close()

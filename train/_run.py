@@ -413,8 +413,14 @@ def _fit(cfg, *, data, generator, critic, optimizer, critic_optimizer, resume, i
     except OSError as e:
         raise ValueError(f"`out` (--out) folder {out!r} cannot be written ({e.strerror or e}); choose another "
                          "--out") from None
-    if broken:
-        ckpt.quarantine(broken, os.path.join(out, "broken_checkpoints"), log=log)
+    if broken:  # one process moves the unreadable checkpoints aside; every process then rereads the folder
+        if primary:
+            ckpt.quarantine(broken, os.path.join(out, "broken_checkpoints"), log=log)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("divergences.train: quarantined")
+            ckpt.reopen()
     if ckpt is None and cfg.checkpoint_every > 0:
         ckpt = Checkpointer(ckpt_dir)
 

@@ -105,15 +105,13 @@ def _learn_shift(index: jax.Array, key: jax.Array, *, cfg: Config, names: tuple[
             real, fake = batch(kb, jax.lax.stop_gradient(theta))
             grads = jax.grad(lambda p: jax.lax.switch(index, critic_losses, p, real, fake, kl))(params)
 
-            def update(i):
-                def branch(grads, states, params):
-                    updates, new = txs[i].update(grads, states[i], params)
-                    return updates, states[:i] + (new,) + states[i + 1:]
-
-                return branch
-
-            updates, opt_states = jax.lax.switch(index, [update(i) for i in range(len(txs))], grads, opt_states,
-                                                 params)
+            # Every objective's critic optimizer steps (cheap: a small critic) and
+            # the chosen one's update is applied, selected elementwise.
+            results = [tx.update(grads, s, params) for tx, s in zip(txs, opt_states)]
+            updates = results[0][0]
+            for i, (u, _) in enumerate(results[1:], start=1):
+                updates = jax.tree.map(lambda a, c, i=i: jnp.where(index == i, c, a), updates, u)
+            opt_states = tuple(s for _, s in results)
             return (theta, optax.apply_updates(params, updates), opt_states), None
 
         def generator_step(state, k):
