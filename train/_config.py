@@ -172,11 +172,6 @@ def objective_defaults(objective: str) -> dict[str, Any]:
     return defaults
 
 
-def check_objective(objective: str) -> str:
-    get_objective(objective)
-    return objective
-
-
 def _bad(name: str, what: str, value: Any) -> ValueError:
     return ValueError(f"`{name}` ({flag(name)}) {what}, got {value!r}")
 

@@ -27,6 +27,7 @@ gradient points the right way and whether it is zero.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -69,13 +70,22 @@ def _branches(cfg: Config, names: tuple[str, ...], apply):
             o_fake = apply(params, fake) if entry.has_critic else None
             return entry.generator_loss(GeneratorInputs(theta, real, fake, o_real, o_fake, key, tcfg, None))[0]
 
-        base = build_optimizer(tcfg, tcfg.critic_lr) if entry.has_critic else optax.adam(cfg.critic_lr, 0.5, 0.9)
-        txs.append(base if entry.critic_transform is None else optax.chain(base, entry.critic_transform(tcfg)))
+        # Without a critic: the dummy critic's Adam, the same as the GAN critics' (equal
+        # settings give the one cached optimizer, so the loop steps each distinct one once).
+        base = build_optimizer(tcfg if entry.has_critic else dataclasses.replace(tcfg, critic_lr=cfg.critic_lr,
+                                                                                  optimizer="adam"),
+                               cfg.critic_lr)
+        txs.append(base if entry.critic_transform is None else _chained(base, entry, tcfg))
         projections.append((lambda p, e=entry, c=tcfg: e.project_critic(c, p)) if entry.project_critic
                            else (lambda p: p))
         critic_losses.append(critic_loss)
         generator_losses.append(generator_loss)
     return critic_losses, generator_losses, txs, projections
+
+
+@functools.lru_cache(maxsize=16)
+def _chained(base, entry, tcfg):
+    return optax.chain(base, entry.critic_transform(tcfg))
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "names"))
@@ -96,7 +106,9 @@ def _learn_shift(index: jax.Array, key: jax.Array, *, cfg: Config, names: tuple[
         theta = jnp.asarray(cfg.theta0, jnp.float32)
         params = model.init(k_init, jnp.zeros((1, 2)))
         params = jax.lax.switch(index, projections, params)  # e.g. the clipped critic starts in its box
-        opt_states = tuple(tx.init(params) for tx in txs)
+        distinct = list(dict.fromkeys(txs))  # one optimizer state per distinct optimizer
+        which = jnp.asarray([distinct.index(tx) for tx in txs])[index]
+        opt_states = tuple(tx.init(params) for tx in distinct)
         state = (theta, theta_opt.init(theta), params, opt_states)
 
         def critic_step(carry, k):
@@ -104,13 +116,12 @@ def _learn_shift(index: jax.Array, key: jax.Array, *, cfg: Config, names: tuple[
             kb, kl = jax.random.split(k)
             real, fake = batch(kb, jax.lax.stop_gradient(theta))
             grads = jax.grad(lambda p: jax.lax.switch(index, critic_losses, p, real, fake, kl))(params)
-
-            # Every objective's critic optimizer steps (cheap: a small critic) and
-            # the chosen one's update is applied, selected elementwise.
-            results = [tx.update(grads, s, params) for tx, s in zip(txs, opt_states)]
+            # Every distinct critic optimizer steps (two: Adam, and RMSProp with
+            # clipping for wgan) and the chosen one's update is applied.
+            results = [tx.update(grads, s, params) for tx, s in zip(distinct, opt_states)]
             updates = results[0][0]
-            for i, (u, _) in enumerate(results[1:], start=1):
-                updates = jax.tree.map(lambda a, c, i=i: jnp.where(index == i, c, a), updates, u)
+            for j, (u, _) in enumerate(results[1:], start=1):
+                updates = jax.tree.map(lambda a, c, j=j: jnp.where(which == j, c, a), updates, u)
             opt_states = tuple(s for _, s in results)
             return (theta, optax.apply_updates(params, updates), opt_states), None
 
