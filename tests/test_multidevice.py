@@ -118,8 +118,8 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
 
     cfg = TrainConfig.from_dict(json.loads((single / "config.json").read_text()))
     template = make_train_step(cfg, 2).init(jax.random.key(0))
-    a = Checkpointer(str(single / "checkpoints")).restore(template, 150)
-    b = Checkpointer(str(multi / "checkpoints")).restore(template, 150)
+    a, _ = Checkpointer(str(single / "checkpoints")).restore(template, 150)
+    b, _ = Checkpointer(str(multi / "checkpoints")).restore(template, 150)
     for x, y in zip(jax.tree.leaves((a.gen_params, a.critic_params)), jax.tree.leaves((b.gen_params, b.critic_params))):
         x, y = np.asarray(x), np.asarray(y)
         assert np.max(np.abs(x - y)) <= 1e-3 * (1e-3 + np.max(np.abs(x))), (x, y)

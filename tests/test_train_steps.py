@@ -35,33 +35,30 @@ def _train(ts, ds, steps, chunk=100, seed=0):
     return state, jax.device_get(metrics)
 
 
-# Learning rates raised above the paper defaults so that 300-400 steps show progress.
-@pytest.mark.parametrize(
-    "objective, overrides, steps, factor",
-    [
-        ("sliced", dict(lr=3e-3), 300, 0.67),
-        ("mmd", dict(lr=3e-3), 300, 0.67),
-        ("nsgan", dict(lr=1e-3, critic_lr=1e-3), 400, 0.8),
-        ("wgan-gp", dict(lr=1e-3, critic_lr=1e-3), 1000, 0.8),
-    ],
-)
-def test_training_reduces_sliced_wasserstein(ring, objective, overrides, steps, factor):
-    ts = make_train_step(TrainConfig(objective=objective, **SMALL, **overrides), ring.dim)
-    before = _sliced_to_test(ts, ts.init(jax.random.key(0)), ring)
-    state, metrics = _train(ts, ring, steps)
-    after = _sliced_to_test(ts, state, ring)
-    assert all(np.isfinite(v).all() for v in metrics.values())
-    assert int(state.step) == steps
-    # The untrained generator sits near the origin, at sliced W ~ 1.2 from the
-    # ring; in this budget the critic-free objectives cut that by at least a
-    # third (measured: about 0.4x), the adversarial ones by a fifth (measured:
-    # about 0.7x; they first have to train their critic).
-    assert after < factor * before, (before, after)
-    if objective == "wgan-gp":
-        # The critic separates real from fake: a positive Wasserstein estimate,
-        # and the penalty keeps its slope near 1 (penalty well below 1).
-        assert metrics["w_estimate"][-1] > 0
-        assert metrics["gradient_penalty"][-1] < 0.5
+def test_train_step_is_its_pieces_composed(ring):
+    # Oracle: the module-level pieces called by hand with the keys the step
+    # derives (fold in the step; split in 3: critic keys, generator sample,
+    # generator loss) give the same state, bit for bit (the same loop
+    # structure, so the same compiled operations).
+    from divergences.train import critic_update, init_state, train_step
+    from divergences.train._steps import _generator_update
+
+    cfg = TrainConfig(objective="wgan-gp", **SMALL, n_critic=3)
+    state = init_state(cfg, jax.random.key(0), data_dim=2)
+    batch = jnp.asarray(ring.train[: 3 * 64]).reshape(3, 64, 2)
+    key = jax.random.key(1)
+    want, _ = jax.jit(train_step)(state, batch, key)
+
+    def by_hand(state, batch, key):
+        k_critic, k_gen, k_loss = jax.random.split(jax.random.fold_in(key, state.step), 3)
+        # the critic loop as the step runs it for an MLP: a scan over critic_update
+        state, _ = jax.lax.scan(lambda s, xs: critic_update(s, *xs), state, (batch, jax.random.split(k_critic, 3)))
+        state, _ = _generator_update(state, batch[-1], k_gen, k_loss)
+        return state.replace(step=state.step + 1)
+
+    got = jax.jit(by_hand)(state, batch, key)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True))
+    assert int(got.step) == 1 and got.critic is not None
 
 
 def test_wgan_clipping_keeps_critic_in_box(ring):
@@ -113,15 +110,6 @@ def test_same_seed_same_parameters_bit_for_bit(ring):
     assert not all(jax.tree.leaves(jax.tree.map(lambda x, y: np.array_equal(x, y), a, c)))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("objective", ["gan", "fgan-kl", "fgan-js", "fgan-reverse_kl", "fgan-pearson_chi2",
-                                       "fgan-squared_hellinger", "fgan-gan"])
-def test_other_objectives_stay_finite(ring, objective):
-    ts = make_train_step(TrainConfig(objective=objective, **SMALL), ring.dim)
-    state, metrics = _train(ts, ring, 200)
-    assert all(np.isfinite(v).all() for v in metrics.values())
-
-
 @pytest.mark.slow  # compiling the convolutional step takes ~30 s of CPU
 def test_dcgan_step_on_digits():
     digits = load_dataset("digits")
@@ -165,28 +153,6 @@ def test_generator_average_follows_its_recursion(ring):
     off = make_train_step(TrainConfig(objective="sliced", **SMALL, lr=3e-3, ema_decay=0.0), ring.dim)
     s = jax.jit(off.step)(off.init(jax.random.key(0)), jnp.asarray(ring.train[:64])[None], jax.random.key(1))[0]
     assert all(jax.tree.leaves(jax.tree.map(np.array_equal, s.gen_ema, s.gen_params)))
-
-
-@pytest.mark.parametrize(
-    "fields, data_dim, expected",
-    [
-        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4)),
-        (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False)),
-        (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=1e-4, n_critic=5)),
-        (dict(objective="fgan-kl"), 1, dict(spectral_norm=False, z_dim=2)),
-        (dict(objective="wgan"), 2, dict(clip=0.08, lr=5e-5, optimizer="rmsprop")),
-        (dict(objective="wgan", critic_width=512), 2, dict(clip=0.01)),
-        (dict(objective="wgan", model="dcgan"), 64, dict(clip=0.01)),
-        (dict(objective="wgan", clip=0.05), 2, dict(clip=0.05)),
-        (dict(objective="sliced", z_dim=5), 784, dict(z_dim=5)),
-    ],
-)
-def test_resolved_defaults(fields, data_dim, expected):
-    from divergences.train import resolve_config
-
-    cfg = resolve_config(TrainConfig(**fields), data_dim=data_dim)
-    for name, value in expected.items():
-        assert getattr(cfg, name) == pytest.approx(value) if isinstance(value, float) else getattr(cfg, name) == value
 
 
 @pytest.mark.parametrize("fields, needle", [(dict(ema_decay=1.0), "`ema_decay`"), (dict(ema_decay=-0.1), "`ema_decay`"),

@@ -1,190 +1,251 @@
-"""One configuration object for a training run, with every default in one place."""
+"""One configuration object for a training run: every field's default, help text and
+resumability in one place; the command-line flags are generated from it.
+
+A field's ``metadata`` holds ``help`` (the ``--help`` line) and
+``resumable`` (whether ``--resume`` may change it). ``None`` fields take the
+objective's default from the objective table
+(:mod:`divergences.train._objectives`); :func:`resolve_config` fills them and
+:func:`validate_config` checks every value, so a bad option is refused before
+anything is compiled or written.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 from divergences._fgan import FGAN_DIVERGENCES as _FGAN
+from divergences.train._objectives import OBJECTIVES, get_objective
 
-__all__ = ["TrainConfig", "OBJECTIVES", "FGAN_DIVERGENCES", "objective_defaults", "resolve_config"]
+__all__ = ["TrainConfig", "OBJECTIVES", "FGAN_DIVERGENCES", "objective_defaults", "resolve_config",
+           "validate_config", "config_fields", "flag", "MODELS", "OPTIMIZERS", "ACTIVATIONS"]
 
-# Objectives with their one-line descriptions (the `--help` text lists these).
-OBJECTIVES: dict[str, str] = {
-    "gan": "minimax GAN (Goodfellow et al. 2014): generator minimises log(1 - D(G(z)))",
-    "nsgan": "non-saturating GAN: generator maximises log D(G(z))",
-    "wgan": "WGAN with weight clipping (Arjovsky et al. 2017): RMSProp lr 5e-5, clip 0.01 at fan-in 512, 5 critic steps",
-    "wgan-gp": "WGAN with gradient penalty (Gulrajani et al. 2017): lambda 10, Adam 1e-4 (0.5, 0.9), 5 critic steps",
-    "linear-dual": "Dualing GANs (Li et al. 2017): linear discriminator on random features solved in the dual; generator and lambdas ascend the dual jointly",
-    "mmd": "generator trained on a fixed multi-scale Gaussian-kernel MMD (no critic)",
-    "sliced": "generator trained on the sliced Wasserstein distance (no critic)",
-    "fgan-<name>": "f-GAN (Nowozin et al. 2016) for divergence <name>",
-}
-
-# f-GAN divergences accepted after "fgan-".
+# f-GAN divergences accepted after "fgan-" (each is its own entry of the table).
 FGAN_DIVERGENCES: tuple[str, ...] = _FGAN
+MODELS = ("mlp", "dcgan")
+OPTIMIZERS = ("adam", "rmsprop")
 
 
-@dataclasses.dataclass
+def _activations() -> tuple[str, ...]:
+    from divergences.models import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
+
+
+ACTIVATIONS = _activations()
+
+
+def _f(default: Any, help: str, *, resumable: bool = False) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "resumable": resumable})
+
+
+PER_OBJECTIVE = "per objective"
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run needs. ``None`` fields take the objective's default (see
-    :func:`objective_defaults`); :func:`resolve_config` fills them.
+    """Everything a run needs (see each field's ``metadata["help"]``, or ``--help``).
 
-    Attributes:
-      objective: a key of :data:`OBJECTIVES`, or ``"fgan-<divergence>"``.
-      dataset: a built-in data set name or a ``.npy``/``.npz`` path.
-      steps: generator updates.
-      batch_size: global batch (split across devices).
-      seed: the one seed; every key is ``fold_in(key(seed), step)``.
-      z_dim: noise dimension; ``None``: the data's dimension clipped to
-        ``[2, 64]`` (2 for the 1-D and 2-D toys, 64 for the 8x8 digits).
-      model: ``"mlp"`` or ``"dcgan"`` (image data only).
-      width, depth: generator MLP (DCGAN: ``width`` is its base channels).
-      critic_width, critic_depth: critic MLP (DCGAN: base channels).
-      activation: hidden activation of both MLPs.
-      spectral_norm: spectral normalisation of the critic (Miyato et al.
-        2018); default on for ``gan`` and ``nsgan``, off otherwise.
-      layer_norm: layer normalisation in the critic.
-      n_critic: critic updates per generator update.
-      optimizer: ``"adam"`` or ``"rmsprop"`` (both networks).
-      lr, critic_lr: learning rates of the generator and the critic.
-      beta1, beta2: Adam's betas.
-      clip: weight clipping bound (wgan); ``None``: for the MLP critic
-        ``0.01 * 512 / critic_width``, the paper's 0.01 at the 512-unit toy
-        critic of Gulrajani et al. scaled so that clip x fan-in (the bound
-        on a hidden layer's gain) stays the same (0.08 at width 64, where
-        0.01 left the critic nearly constant); 0.01 for the DCGAN critic.
-      gp_weight: gradient penalty coefficient (wgan-gp).
-      n_projections: directions of the sliced objective and metric.
-      mmd_bandwidths: Gaussian bandwidths of the multi-scale MMD objective.
-      n_features: random Fourier features of the linear-dual discriminator.
-      feature_bandwidths: Gaussian-kernel bandwidths of those features (the
-        features of each are concatenated: a sum of kernels).
-      dual_penalty: the linear-dual L2 penalty per sample (the paper's sum-form
-        ``C`` is ``dual_penalty * batch_size``).
-      ema_decay: decay of the exponential moving average of the generator's
-        parameters that evaluation, plots and the summary sample from (0: the
-        raw parameters).
-      steps_per_call: generator steps fused into one compiled dispatch;
-        ``None``: 50 for the MLP, 1 for the DCGAN model (whose loops are
-        unrolled, so each fused step adds to the compile time).
-      eval_every, plot_every, checkpoint_every: intervals in steps (0: never;
-        evaluation and plots also run at the end).
-      eval_samples: generated samples used by the evaluation.
-      out: output folder.
-      progress: show a progress bar.
+    ``None`` fields take the objective's default (:func:`objective_defaults`);
+    :func:`resolve_config` fills them. The object is frozen and hashable: the
+    compiled steps take it as a static argument.
     """
 
-    objective: str = "wgan-gp"
-    dataset: str = "8gaussians"
-    steps: int = 40000
-    batch_size: int = 128
-    seed: int = 0
-    z_dim: int | None = None
-    model: str = "mlp"
-    width: int = 64
-    depth: int = 2
-    critic_width: int = 64
-    critic_depth: int = 2
-    activation: str = "relu"
-    spectral_norm: bool | None = None
-    layer_norm: bool = False
-    n_critic: int | None = None
-    optimizer: str | None = None
-    lr: float | None = None
-    critic_lr: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    clip: float | None = None
-    gp_weight: float = 10.0
-    n_projections: int = 128
-    mmd_bandwidths: tuple[float, ...] = (0.05, 0.2, 1.0, 4.0)
-    n_features: int = 256
-    feature_bandwidths: tuple[float, ...] = (1.0,)
-    dual_penalty: float = 0.01
-    ema_decay: float = 0.999
-    steps_per_call: int | None = None
-    eval_every: int = 1000
-    plot_every: int = 5000
-    checkpoint_every: int = 1000
-    eval_samples: int = 2500
-    out: str = "runs/default"
-    progress: bool = True
+    objective: str = _f("wgan-gp", "objective (one of the table below)")
+    dataset: str = _f("8gaussians", "built-in data set name or a .npy/.npz path")
+    steps: int = _f(40000, "generator updates in all", resumable=True)
+    batch_size: int = _f(128, "global batch (split across devices)")
+    seed: int = _f(0, "the one seed: every key is fold_in(key(seed), step)")
+    z_dim: int | None = _f(None, "noise dimension; default: the data's dimension clipped to [2, 64]")
+    model: str = _f("mlp", "mlp, or dcgan for image data")
+    width: int = _f(64, "generator width (DCGAN: base channels)")
+    depth: int = _f(2, "generator hidden layers (MLP)")
+    critic_width: int = _f(64, "critic width (DCGAN: base channels)")
+    critic_depth: int = _f(2, "critic hidden layers (MLP)")
+    activation: str = _f("relu", "hidden activation of both MLPs")
+    spectral_norm: bool | None = _f(None, "spectral normalisation of the critic (Miyato et al. 2018)")
+    layer_norm: bool = _f(False, "layer normalisation in the critic")
+    n_critic: int | None = _f(None, "critic updates per generator update")
+    optimizer: str | None = _f(None, "adam or rmsprop (both networks)")
+    lr: float | None = _f(None, "generator learning rate")
+    critic_lr: float | None = _f(None, "critic learning rate")
+    beta1: float | None = _f(None, "Adam's beta1")
+    beta2: float | None = _f(None, "Adam's beta2")
+    clip: float | None = _f(None, "wgan weight clipping bound; default 0.01 x 512 / critic width (MLP), "
+                                  "0.01 (DCGAN)")
+    gp_weight: float = _f(10.0, "wgan-gp penalty weight lambda")
+    n_projections: int = _f(128, "directions of the sliced objective")
+    sliced_p: float = _f(2.0, "order p of the sliced objective's W_p")
+    mmd_bandwidths: tuple[float, ...] = _f((0.05, 0.2, 1.0, 4.0), "Gaussian bandwidths of the mmd objective "
+                                                                  "(a sum of kernels; [] in a --config file: "
+                                                                  "the median heuristic)")
+    n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
+    feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
+    dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")
+    ema_decay: float = _f(0.999, "decay of the generator's parameter average that evaluation samples "
+                                 "from (0: the raw parameters)")
+    steps_per_call: int | None = _f(None, "generator steps fused per compiled call; default 50 (MLP), 1 (DCGAN)")
+    eval_every: int = _f(1000, "steps between evaluations and log lines (0: at the end only)", resumable=True)
+    plot_every: int = _f(5000, "steps between sample plots (0: at the end only)", resumable=True)
+    checkpoint_every: int = _f(1000, "steps between checkpoints (0: none)", resumable=True)
+    eval_samples: int = _f(2500, "generated samples per evaluation", resumable=True)
+    out: str = _f("runs/default", "output folder; default runs/<objective>-<dataset>", resumable=True)
+    progress: bool = _f(True, "a progress bar on a terminal (elsewhere: one line per evaluation)",
+                        resumable=True)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+    def from_dict(cls, d: Any, *, source: str = "`config`") -> TrainConfig:
+        """Build from a JSON-like mapping, checking every key and the type of every value.
+
+        Raises:
+          ValueError: not a mapping, an unknown key, or a value of the wrong type.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"{source} must hold a JSON object of TrainConfig fields, got a {type(d).__name__}")
+        fields = config_fields()
+        unknown = sorted(set(d) - set(fields))
         if unknown:
-            raise ValueError(f"`config` has unknown keys {unknown}; known keys: {sorted(names)}")
-        d = dict(d)
-        for name in ("mmd_bandwidths", "feature_bandwidths"):
-            if d.get(name) is not None:
-                d[name] = tuple(float(b) for b in d[name])
-        return cls(**d)
+            raise ValueError(f"{source} has unknown keys {unknown}; known keys: {sorted(fields)}")
+        return cls(**{k: _coerce(fields[k], v, source) for k, v in d.items()})
+
+
+def config_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def field_kind(field: dataclasses.Field) -> tuple[str, bool]:
+    """``(kind, optional)`` of a field, kind one of int, float, str, bool, floats."""
+    ann = str(field.type).replace(" ", "")
+    optional = ann.endswith("|None")
+    base = ann.removesuffix("|None")
+    kind = {"int": "int", "float": "float", "str": "str", "bool": "bool", "tuple[float,...]": "floats"}[base]
+    return kind, optional
+
+
+def _coerce(field: dataclasses.Field, value: Any, source: str) -> Any:
+    kind, optional = field_kind(field)
+    where = f"{source}: `{field.name}` ({flag(field.name)})"
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"{where} must not be null")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where} must be an integer, got {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{where} must be a string, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    # floats
+    empty_ok = field.name == "mmd_bandwidths"
+    if not isinstance(value, (list, tuple)) or (not value and not empty_ok) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise ValueError(f"{where} must be a {'' if empty_ok else 'non-empty '}list of numbers, got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 def objective_defaults(objective: str) -> dict[str, Any]:
-    """The paper defaults of an objective (optimizer, learning rates, critic steps, spectral norm)."""
-    if objective == "wgan":  # Arjovsky et al. 2017, Algorithm 1
-        d = dict(n_critic=5, optimizer="rmsprop", lr=5e-5, critic_lr=5e-5, beta1=0.0, beta2=0.0)
-    elif objective == "wgan-gp":  # Gulrajani et al. 2017, Algorithm 1 (toy: betas (0.5, 0.9))
-        d = dict(n_critic=5, optimizer="adam", lr=1e-4, critic_lr=1e-4, beta1=0.5, beta2=0.9)
-    elif objective in ("mmd", "sliced"):
-        d = dict(n_critic=0, optimizer="adam", lr=1e-3, critic_lr=0.0, beta1=0.5, beta2=0.9)
-    elif objective == "linear-dual":
-        d = dict(n_critic=0, optimizer="adam", lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9)
-    else:  # gan, nsgan, fgan-*: DCGAN-style Adam.
-        d = dict(n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, beta1=0.5, beta2=0.999)
-    # A spectrally normalised discriminator for the GANs (SNGAN, Miyato et al.
-    # 2018): without it the 8-Gaussian runs collapsed onto 3 modes. Not for the
-    # f-GANs, whose bound needs the critic's full range, nor for the WGANs,
-    # which have their own Lipschitz constraint.
-    d["spectral_norm"] = objective in ("gan", "nsgan")
-    return d
+    """The defaults of an objective's ``None`` fields, from its table entry."""
+    defaults = get_objective(objective).resolved_defaults()
+    unknown = sorted(set(defaults) - set(config_fields()))
+    if unknown:
+        raise ValueError(f"`defaults` of the objective {objective!r} name unknown configuration fields {unknown}")
+    return defaults
 
 
-def check_objective(objective: str) -> str:
-    if objective in OBJECTIVES and objective != "fgan-<name>":
-        return objective
-    if objective.startswith("fgan-") and objective[5:] in FGAN_DIVERGENCES:
-        return objective
-    names = [o for o in OBJECTIVES if o != "fgan-<name>"] + [f"fgan-{d}" for d in FGAN_DIVERGENCES]
-    raise ValueError(f"`objective` {objective!r} is unknown; choose one of {', '.join(names)}")
+def _bad(name: str, what: str, value: Any) -> ValueError:
+    return ValueError(f"`{name}` ({flag(name)}) {what}, got {value!r}")
+
+
+def validate_config(config: TrainConfig) -> None:
+    """Check every field's type and range (``None`` fields are skipped: they are filled later).
+
+    Raises:
+      ValueError: a one-line message naming the field and its flag.
+    """
+    fields = config_fields()
+    for name, field in fields.items():
+        value = getattr(config, name)
+        if value is not None:
+            _coerce(field, value, "configuration")
+    get_objective(config.objective)
+    if config.model not in MODELS:
+        raise _bad("model", f"must be one of {', '.join(MODELS)}", config.model)
+    if config.optimizer is not None and config.optimizer not in OPTIMIZERS:
+        raise _bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}", config.optimizer)
+    if config.activation not in ACTIVATIONS:
+        raise _bad("activation", f"must be one of {', '.join(ACTIVATIONS)}", config.activation)
+    positive_ints = ("steps", "batch_size", "z_dim", "width", "critic_width", "steps_per_call", "eval_samples",
+                     "n_projections", "n_features")
+    for name in positive_ints:
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise _bad(name, "must be >= 1", value)
+    for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth", "seed"):
+        if getattr(config, name) < 0:
+            raise _bad(name, "must be >= 0", getattr(config, name))
+    for name in ("lr", "critic_lr", "clip", "gp_weight", "dual_penalty", "sliced_p"):
+        value = getattr(config, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            if name == "critic_lr" and value == 0 and not get_objective(config.objective).has_critic:
+                continue  # no critic to train
+            raise _bad(name, "must be a finite number > 0", value)
+    for name in ("mmd_bandwidths", "feature_bandwidths"):
+        if not all(math.isfinite(b) and b > 0 for b in getattr(config, name)):
+            raise _bad(name, "must be finite numbers > 0", getattr(config, name))
+    for name in ("beta1", "beta2"):
+        value = getattr(config, name)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise _bad(name, "must be in [0, 1)", value)
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise _bad("ema_decay", "must be in [0, 1)", config.ema_decay)
+    if config.n_critic is not None:
+        has_critic = get_objective(config.objective).has_critic
+        if has_critic and config.n_critic < 1:
+            raise _bad("n_critic", f"must be >= 1 for {config.objective!r}, which trains a critic", config.n_critic)
+        if not has_critic and config.n_critic != 0:
+            raise _bad("n_critic", f"must be 0 for {config.objective!r}, which has no critic", config.n_critic)
 
 
 def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> TrainConfig:
-    """Check the names and fill the ``None`` fields with the objective's defaults.
+    """Check every value and fill the ``None`` fields with the objective's defaults.
 
     ``z_dim`` is filled only when ``data_dim`` (the flattened sample size) is
     given: ``min(max(data_dim, 2), 64)``.
     """
+    validate_config(config)
     if config.z_dim is None and data_dim is not None:
         config = dataclasses.replace(config, z_dim=min(max(int(data_dim), 2), 64))
-    check_objective(config.objective)
-    if config.model not in ("mlp", "dcgan"):
-        raise ValueError(f"`model` {config.model!r} is unknown; choose mlp or dcgan")
-    if config.optimizer is not None and config.optimizer not in ("adam", "rmsprop"):
-        raise ValueError(f"`optimizer` {config.optimizer!r} is unknown; choose adam or rmsprop")
-    for name in ("steps", "batch_size", "steps_per_call", "eval_samples", "z_dim", "width", "critic_width"):
-        if getattr(config, name) is not None and int(getattr(config, name)) < 1:
-            raise ValueError(f"`{name}` must be >= 1, got {getattr(config, name)}")
-    for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth"):
-        if int(getattr(config, name)) < 0:
-            raise ValueError(f"`{name}` must be >= 0, got {getattr(config, name)}")
     if config.steps_per_call is None:
         config = dataclasses.replace(config, steps_per_call=1 if config.model == "dcgan" else 50)
     if config.clip is None:
         clip = 0.01 if config.model == "dcgan" else 0.01 * 512 / int(config.critic_width)
         config = dataclasses.replace(config, clip=clip)
-    if not float(config.clip) > 0:
-        raise ValueError(f"`clip` must be > 0, got {config.clip}")
-    if not 0.0 <= float(config.ema_decay) < 1.0:
-        raise ValueError(f"`ema_decay` must be in [0, 1), got {config.ema_decay}")
     defaults = objective_defaults(config.objective)
-    filled = {k: (defaults[k] if getattr(config, k) is None else getattr(config, k)) for k in defaults}
-    return dataclasses.replace(config, **filled)
+    filled = {k: (v if getattr(config, k) is None else getattr(config, k)) for k, v in defaults.items()}
+    config = dataclasses.replace(config, **filled)
+    validate_config(config)
+    return config
+
+
+def resumable_fields() -> tuple[str, ...]:
+    return tuple(n for n, f in config_fields().items() if f.metadata.get("resumable"))

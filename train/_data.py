@@ -10,12 +10,13 @@ permutation.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Dataset", "DATASETS", "load_dataset"]
+__all__ = ["Dataset", "DATASETS", "load_dataset", "dataset_from_array"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,42 +86,88 @@ def _digits(seed: int, holdout: float) -> Dataset:
     return Dataset("digits", x[tr], x[te], labels_train=y[tr], labels_test=y[te], image_shape=(8, 8, 1))
 
 
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".json")
+
+
 def _from_file(path: str, seed: int, holdout: float) -> Dataset:
+    if path.lower().endswith(_TEXT_SUFFIXES):
+        raise ValueError(f"`dataset` file {path!r} is a text file; convert it once with "
+                         f"np.save('data.npy', np.loadtxt({path!r}, delimiter=',')) and pass the .npy")
     if not os.path.isfile(path):
-        raise ValueError(f"`dataset` {path!r} is neither a built-in name ({', '.join(DATASETS)}) nor an existing .npy/.npz file")
+        raise ValueError(f"`dataset` {path!r} is neither a built-in name ({', '.join(DATASETS)}) nor an existing "
+                         ".npy/.npz file")
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as e:  # a corrupt or non-numpy file
-        raise ValueError(f"`dataset` file {path!r} could not be read as .npy/.npz ({type(e).__name__}: {e})") from None
+        raise ValueError(f"`dataset` file {path!r} could not be read as .npy/.npz ({type(e).__name__}: {e}); "
+                         "save your [n, d] array with np.save") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         keys = list(loaded.keys())
         if not keys:
             raise ValueError(f"`dataset` file {path!r} holds no arrays; save one with np.savez(path, x=samples)")
-        key = "x" if "x" in keys else keys[0]
-        x = loaded[key]
+        x = loaded["x" if "x" in keys else keys[0]]
     else:
         x = loaded
-    if not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"`dataset` file {path!r} holds dtype {x.dtype}; it must be a numeric array [n, d]")
+    return dataset_from_array(x, seed=seed, holdout=holdout, name=path, what=f"`dataset` file {path!r}")
+
+
+def dataset_from_array(x, *, seed: int = 0, holdout: float = 0.2, name: str = "array",
+                       what: str = "`data`") -> Dataset:
+    """A :class:`Dataset` from an in-memory array, checked and split by a seeded permutation.
+
+    Args:
+      x: ``[n, d]`` samples, ``[n]`` (1-D samples), or ``[n, H, W]`` /
+        ``[n, H, W, C]`` images (flattened; ``image_shape`` keeps the shape).
+        Images with values in ``[0, 255]`` (``uint8``, or any array of
+        whole numbers beyond 1 in that range) are rescaled to ``[-1, 1]``.
+      seed: seeds the split.
+      holdout: share held out for evaluation.
+      name: the data set's name in the configuration and plots.
+      what: how messages name the array.
+
+    Raises:
+      ValueError: a non-numeric or complex array, no samples, dimension 0,
+        fewer than 10 samples, NaN or inf.
+    """
+    x = np.asarray(x)
+    if np.iscomplexobj(x):
+        raise ValueError(f"{what} holds complex values (dtype {x.dtype}); pass the real part, or real and "
+                         "imaginary parts as separate columns")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ValueError(f"{what} holds dtype {x.dtype}; it must be a numeric array [n, d]")
     image_shape = None
     if x.ndim == 3:  # [n, H, W] grey images
-        image_shape = (x.shape[1], x.shape[2], 1)
+        image_shape = (int(x.shape[1]), int(x.shape[2]), 1)
     elif x.ndim == 4:
         image_shape = tuple(int(s) for s in x.shape[1:])
     elif x.ndim == 1:
         x = x[:, None]
     elif x.ndim != 2:
-        raise ValueError(f"`dataset` file {path!r} holds an array of shape {x.shape}; expected [n, d] samples")
-    x = x.reshape(len(x), -1).astype(np.float32)
+        raise ValueError(f"{what} holds an array of shape {x.shape}; expected [n, d] samples or [n, H, W(, C)] "
+                         "images")
+    if x.shape[0] == 0:
+        raise ValueError(f"{what} holds 0 samples (shape {x.shape}); at least 10 are needed")
+    if math.prod(x.shape[1:]) == 0:
+        raise ValueError(f"{what} holds samples of dimension 0 (shape {x.shape}); each sample needs at least "
+                         "one value")
     if len(x) < 10:
-        raise ValueError(f"`dataset` file {path!r} holds {len(x)} samples; at least 10 are needed (some are held out)")
+        raise ValueError(f"{what} holds {len(x)} samples; at least 10 are needed (some are held out)")
+    integer = np.issubdtype(x.dtype, np.integer)
+    x = x.reshape(len(x), -1).astype(np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
-        raise ValueError(f"`dataset` file {path!r} has {int(bad.sum())} NaN/inf values (first in row {row}); clean or drop those rows")
+        raise ValueError(f"{what} has {int(bad.sum())} NaN/inf values (first in row {row}); clean or drop those "
+                         "rows")
+    if image_shape is not None and x.max() > 1.0:
+        if x.min() >= 0 and x.max() <= 255 and (integer or np.all(x == np.round(x))):
+            x = x / 127.5 - 1.0  # [0, 255] pixels -> [-1, 1], the range of the generator's images
+        else:
+            raise ValueError(f"{what} holds images with values in [{x.min():g}, {x.max():g}]; give pixels in "
+                             "[-1, 1] or [0, 1], or whole numbers in [0, 255]")
     perm = np.random.default_rng([seed, 2]).permutation(len(x))
     n_test = max(1, int(round(holdout * len(x))))
-    return Dataset(path, x[perm[n_test:]], x[perm[:n_test]], image_shape=image_shape)
+    return Dataset(name, x[perm[n_test:]], x[perm[:n_test]], image_shape=image_shape)
 
 
 DATASETS: dict[str, str] = {
@@ -165,6 +212,6 @@ def load_dataset(name: str, *, seed: int = 0, n_train: int = 20000, n_test: int 
         return _toy(lambda r, n: np.concatenate([np.zeros((n, 1)), r.random((n, 1))], 1), name, n_train, n_test, seed)
     if name == "digits":
         return _digits(seed, holdout)
-    if name.endswith((".npy", ".npz")) or os.path.sep in name or os.path.exists(name):
+    if name.endswith((".npy", ".npz") + _TEXT_SUFFIXES) or os.path.sep in name or os.path.exists(name):
         return _from_file(name, seed, holdout)
     raise ValueError(f"`dataset` {name!r} is unknown; choose one of {', '.join(DATASETS)} or give a .npy/.npz path")

@@ -8,9 +8,10 @@
   al. 2017; PacGAN, Lin et al. 2018); a mode is *covered* when at least
   ``max(1, n / 125)`` high-quality samples (20 of 2500, PacGAN's rule) have it
   as their nearest mode;
-* digits: a logistic-regression classifier trained on the real training
-  digits labels the generated ones; a class is covered under the same
-  20-in-2500 rule.
+* digits: a logistic-regression classifier (the *judge*) trained on the real
+  training digits labels the generated ones; a class is covered under the
+  same 20-in-2500 rule; ``judge_accuracy`` is the judge's accuracy on the
+  held-out real digits.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class DigitClassifier:
     def coverage(self, samples: np.ndarray) -> dict[str, float]:
         pred = self.model.predict(np.clip(np.asarray(samples, np.float64), -1, 1))
         counts = np.bincount(pred, minlength=10)
+        # judge_accuracy: the judge's own accuracy on held-out real digits (how far
+        # to trust its labels), not a two-sample test of the generated digits.
         return {"classes_covered": int((counts >= _min_count(len(samples))).sum()),
-                "classifier_test_accuracy": self.test_accuracy}
+                "judge_accuracy": self.test_accuracy}
 
 
 def evaluate(samples: jax.Array, dataset: Dataset, key: jax.Array, *,

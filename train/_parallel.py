@@ -27,11 +27,32 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from divergences.train._steps import DATA_AXIS, replicated
+__all__ = ["DATA_AXIS", "make_mesh", "replicated", "split", "shard", "initialize_distributed", "put_replicated",
+           "gather"]
 
-__all__ = ["make_mesh", "initialize_distributed", "put_replicated", "gather"]
+DATA_AXIS = "data"
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """The sharding of parameters and optimizer states: a full copy on every device of ``mesh``."""
+    return NamedSharding(mesh, P())
+
+
+def split(mesh: Mesh, ndim: int, axis: int = 0) -> NamedSharding:
+    """The sharding of a per-sample array of rank ``ndim``: ``axis`` split along ``"data"``."""
+    spec = [None] * ndim
+    spec[axis] = DATA_AXIS
+    return NamedSharding(mesh, P(*spec))
+
+
+def shard(x: jax.Array, mesh: Mesh | None, axis: int = 0) -> jax.Array:
+    """Inside a traced step: constrain ``x`` to be split along ``"data"`` (identity without a mesh)."""
+    if mesh is None:
+        return x
+    return jax.lax.with_sharding_constraint(x, split(mesh, x.ndim, axis))
 
 
 def make_mesh(devices: Sequence[jax.Device] | int | None = None) -> Mesh:

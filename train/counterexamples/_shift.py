@@ -2,8 +2,9 @@ r"""Section 4: learning the shift of the parallel lines.
 
 The generator :math:`G_\theta(z) = (\theta, z)`, :math:`z \sim U[0, 1]`, starts
 at :math:`\theta = 5`, far from the data :math:`(0, z)`; it is trained for a
-fixed budget with each objective, composed from the library's public
-functions:
+fixed budget with each objective, taken from the training command's
+objective table (:mod:`divergences.train._objectives`: its losses, built from
+the library's public functions, its critic optimizer and constraints):
 
 =========== ====================================================================================
 ``gan``     discriminator: ``gan_discriminator_loss``; generator: ``gan_generator_loss(saturating=True)``
@@ -11,8 +12,8 @@ functions:
 ``wgan``    critic: ``wasserstein_critic_loss``, RMSProp chained with ``weight_clipping``;
             generator: ``wasserstein_generator_loss``
 ``wgan-gp`` critic: ``wasserstein_critic_loss + 10 gradient_penalty`` (two-sided, as in the paper), Adam
-``sliced``  no critic: the generator descends ``sliced_wasserstein(real, fake, key, p=1)``
-``mmd``     no critic: the generator descends ``mmd(real, fake)`` (Gaussian kernel, median bandwidth)
+``sliced``  no critic: the generator descends ``sliced_wasserstein(fake, real, key, p=1)``
+``mmd``     no critic: the generator descends ``mmd(fake, real)`` (Gaussian kernel, median bandwidth)
 =========== ====================================================================================
 
 Each generator step follows ``n_critic`` critic steps on fresh batches (the
@@ -26,6 +27,7 @@ gradient points the right way and whether it is zero.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -33,52 +35,65 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import divergences as dv
+from divergences.train._config import TrainConfig, resolve_config
+from divergences.train._objectives import CriticInputs, GeneratorInputs, get_objective
+from divergences.train._steps import build_optimizer
 from divergences.train.counterexamples._common import Config, critic_model, fmt, lines
 
-OBJECTIVES = ("gan", "nsgan", "wgan", "wgan-gp", "sliced", "mmd")
+def training_config(cfg: Config, objective: str) -> TrainConfig:
+    """The learned-shift setting in the objective table's terms: the table's defaults for
+    ``objective`` (its critic optimizer: RMSProp for wgan, Adam otherwise), with this
+    experiment's critic step, Adam betas (0.5, 0.9), clip, penalty weight, directions,
+    sliced W_1 and the median-heuristic MMD."""
+    return resolve_config(TrainConfig(
+        objective=objective, critic_lr=cfg.critic_lr if get_objective(objective).has_critic else None,
+        beta1=0.5, beta2=0.9, clip=cfg.clip, gp_weight=cfg.gp_weight, n_projections=cfg.n_projections,
+        sliced_p=1.0, mmd_bandwidths=(), batch_size=cfg.shift_batch, z_dim=1), data_dim=2)
 
 
-def _critic_losses(cfg: Config, apply):
-    """One critic loss per objective, in ``OBJECTIVES`` order (0 for the objectives without a critic)."""
+def _branches(cfg: Config, names: tuple[str, ...], apply):
+    """Per objective, from its table entry: (critic loss, generator loss, critic optimizer,
+    initial projection), all with the signatures that ``lax.switch`` needs."""
+    critic_losses, generator_losses, txs, projections = [], [], [], []
+    for name in names:
+        entry, tcfg = get_objective(name), training_config(cfg, name)
 
-    def gan(params, real, fake, key):
-        return dv.gan_discriminator_loss(apply(params, real), apply(params, fake))
+        def critic_loss(params, real, fake, key, entry=entry, tcfg=tcfg):
+            if not entry.has_critic:  # trained on a zero loss and ignored: one compiled loop for all
+                return jnp.zeros((), real.dtype)
+            critic = functools.partial(apply, params)
+            inputs = CriticInputs(real, fake, critic(real), critic(fake), critic, key, tcfg)
+            return entry.critic_loss(inputs)[0]
 
-    def wgan(params, real, fake, key):
-        return dv.wasserstein_critic_loss(apply(params, real), apply(params, fake))
+        def generator_loss(params, theta, real, fake, key, entry=entry, tcfg=tcfg):
+            o_real = apply(params, real) if entry.has_critic else None
+            o_fake = apply(params, fake) if entry.has_critic else None
+            return entry.generator_loss(GeneratorInputs(theta, real, fake, o_real, o_fake, key, tcfg, None))[0]
 
-    def wgan_gp(params, real, fake, key):
-        critic = functools.partial(apply, params)
-        return wgan(params, real, fake, key) + cfg.gp_weight * dv.gradient_penalty(critic, real, fake, key)
-
-    def none(params, real, fake, key):
-        return jnp.zeros((), real.dtype)
-
-    return [gan, gan, wgan, wgan_gp, none, none]
-
-
-def _generator_losses(cfg: Config, apply):
-    """One generator loss per objective, in ``OBJECTIVES`` order."""
-    return [
-        lambda params, real, fake, key: dv.gan_generator_loss(apply(params, fake), saturating=True),
-        lambda params, real, fake, key: dv.gan_generator_loss(apply(params, fake)),
-        lambda params, real, fake, key: dv.wasserstein_generator_loss(apply(params, fake)),
-        lambda params, real, fake, key: dv.wasserstein_generator_loss(apply(params, fake)),
-        lambda params, real, fake, key: dv.sliced_wasserstein(real, fake, key, n_projections=cfg.n_projections, p=1),
-        lambda params, real, fake, key: dv.mmd(real, fake),
-    ]
+        # Without a critic: the dummy critic's Adam, the same as the GAN critics' (equal
+        # settings give the one cached optimizer, so the loop steps each distinct one once).
+        base = build_optimizer(tcfg if entry.has_critic else dataclasses.replace(tcfg, critic_lr=cfg.critic_lr,
+                                                                                  optimizer="adam"),
+                               cfg.critic_lr)
+        txs.append(base if entry.critic_transform is None else _chained(base, entry, tcfg))
+        projections.append((lambda p, e=entry, c=tcfg: e.project_critic(c, p)) if entry.project_critic
+                           else (lambda p: p))
+        critic_losses.append(critic_loss)
+        generator_losses.append(generator_loss)
+    return critic_losses, generator_losses, txs, projections
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
-def _learn_shift(index: jax.Array, key: jax.Array, *, cfg: Config) -> jax.Array:
-    """The training loop for the objective ``OBJECTIVES[index]``; ``index`` is traced, so every
+@functools.lru_cache(maxsize=16)
+def _chained(base, entry, tcfg):
+    return optax.chain(base, entry.critic_transform(tcfg))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "names"))
+def _learn_shift(index: jax.Array, key: jax.Array, *, cfg: Config, names: tuple[str, ...]) -> jax.Array:
+    """The training loop for the objective ``names[index]``; ``index`` is traced, so every
     objective shares one compiled program (``lax.switch`` runs only the chosen branch)."""
     model = critic_model(cfg)
-    critic_losses, generator_losses = _critic_losses(cfg, model.apply), _generator_losses(cfg, model.apply)
-    is_wgan = index == OBJECTIVES.index("wgan")
-    adam = optax.adam(cfg.critic_lr, b1=0.5, b2=0.9)
-    clipped = optax.chain(optax.rmsprop(cfg.critic_lr), dv.weight_clipping(cfg.clip))
+    critic_losses, generator_losses, txs, projections = _branches(cfg, names, model.apply)
     theta_opt = optax.adam(optax.cosine_decay_schedule(cfg.theta_lr, cfg.shift_steps))
     b = cfg.shift_batch
 
@@ -90,37 +105,40 @@ def _learn_shift(index: jax.Array, key: jax.Array, *, cfg: Config) -> jax.Array:
         k_init, k_steps = jax.random.split(key)
         theta = jnp.asarray(cfg.theta0, jnp.float32)
         params = model.init(k_init, jnp.zeros((1, 2)))
-        # The clipped critic starts inside its box.
-        params = jax.tree.map(
-            lambda p, q: jnp.where(is_wgan, q, p), params, optax.projections.projection_linf_ball(params, cfg.clip)
-        )
-        state = (theta, theta_opt.init(theta), params, (adam.init(params), clipped.init(params)))
+        params = jax.lax.switch(index, projections, params)  # e.g. the clipped critic starts in its box
+        distinct = list(dict.fromkeys(txs))  # one optimizer state per distinct optimizer
+        which = jnp.asarray([distinct.index(tx) for tx in txs])[index]
+        opt_states = tuple(tx.init(params) for tx in distinct)
+        state = (theta, theta_opt.init(theta), params, opt_states)
 
         def critic_step(carry, k):
-            theta, params, (s_adam, s_clip) = carry
+            theta, params, opt_states = carry
             kb, kl = jax.random.split(k)
             real, fake = batch(kb, jax.lax.stop_gradient(theta))
             grads = jax.grad(lambda p: jax.lax.switch(index, critic_losses, p, real, fake, kl))(params)
-            # wgan: RMSProp then clipping, as in the paper; the critics of gan, nsgan, wgan-gp: Adam.
-            u_adam, s_adam = adam.update(grads, s_adam, params)
-            u_clip, s_clip = clipped.update(grads, s_clip, params)
-            updates = jax.tree.map(lambda a, c: jnp.where(is_wgan, c, a), u_adam, u_clip)
-            return (theta, optax.apply_updates(params, updates), (s_adam, s_clip)), None
+            # Every distinct critic optimizer steps (two: Adam, and RMSProp with
+            # clipping for wgan) and the chosen one's update is applied.
+            results = [tx.update(grads, s, params) for tx, s in zip(distinct, opt_states)]
+            updates = results[0][0]
+            for j, (u, _) in enumerate(results[1:], start=1):
+                updates = jax.tree.map(lambda a, c, j=j: jnp.where(which == j, c, a), updates, u)
+            opt_states = tuple(s for _, s in results)
+            return (theta, optax.apply_updates(params, updates), opt_states), None
 
         def generator_step(state, k):
-            theta, tstate, params, cstates = state
+            theta, tstate, params, opt_states = state
             kc, kb, kl = jax.random.split(k, 3)
-            (_, params, cstates), _ = jax.lax.scan(
-                critic_step, (theta, params, cstates), jax.random.split(kc, cfg.n_critic)
+            (_, params, opt_states), _ = jax.lax.scan(
+                critic_step, (theta, params, opt_states), jax.random.split(kc, cfg.n_critic)
             )
 
             def loss(t):
                 real, fake = batch(kb, t)
-                return jax.lax.switch(index, generator_losses, params, real, fake, kl)
+                return jax.lax.switch(index, generator_losses, params, t, real, fake, kl)
 
             grad = jax.grad(loss)(theta)
             updates, tstate = theta_opt.update(grad, tstate, theta)
-            return (optax.apply_updates(theta, updates), tstate, params, cstates), theta
+            return (optax.apply_updates(theta, updates), tstate, params, opt_states), theta
 
         (theta, *_), path = jax.lax.scan(generator_step, state, jax.random.split(k_steps, cfg.shift_steps))
         return jnp.concatenate([path, theta[None]])
@@ -129,14 +147,18 @@ def _learn_shift(index: jax.Array, key: jax.Array, *, cfg: Config) -> jax.Array:
 
 
 def learn_shift(objective: str, key: jax.Array, *, cfg: Config) -> jax.Array:
-    """Train theta from ``cfg.theta0`` with ``objective``, one run per seed (vmapped).
+    """Train theta from ``cfg.theta0`` with ``objective`` (an entry of the objective table),
+    one run per seed (vmapped).
 
     Returns:
       ``[shift_seeds, shift_steps + 1]``: theta before each generator step and at the end.
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"`objective` must be one of {', '.join(map(repr, OBJECTIVES))}; got {objective!r}")
-    return _learn_shift(jnp.asarray(OBJECTIVES.index(objective)), key, cfg=cfg)
+    entry = get_objective(objective)  # ValueError naming `objective` for a name not in the table
+    if entry.build_models is not None or entry.sample is not None:
+        raise ValueError(f"`objective` {objective!r} trains its own model; the learned shift needs an objective "
+                         "on samples")
+    names = tuple(cfg.objectives) if objective in cfg.objectives else tuple(cfg.objectives) + (objective,)
+    return _learn_shift(jnp.asarray(names.index(objective)), key, cfg=cfg, names=names)
 
 
 def run(cfg: Config, key: jax.Array) -> dict:

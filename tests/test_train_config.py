@@ -1,0 +1,128 @@
+"""One source of configuration: flags generated from the dataclass, every option validated before
+anything is compiled or written (one line naming the flag, exit 2, no traceback, nothing written)."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from divergences.train import TrainConfig, resolve_config
+from divergences.train._config import config_fields, flag, resumable_fields
+from divergences.train.__main__ import main, parser
+
+
+def _run(tmp_path, capsys, args):
+    out = tmp_path / "o"
+    extra = [] if "--steps" in args else ["--steps", "10"]
+    code = main([*args, *extra, "--out", str(out)])
+    err = capsys.readouterr().err
+    return code, err, out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--lr", "-1"], "`lr` (--lr) must be a finite number > 0"),
+    (["--lr", "0"], "`lr` (--lr)"),
+    (["--critic-lr", "-0.1"], "`critic_lr` (--critic-lr)"),
+    (["--batch-size", "0"], "`batch_size` (--batch-size) must be >= 1"),
+    (["--steps", "0"], "`steps` (--steps) must be >= 1"),
+    (["--width", "-3"], "`width` (--width) must be >= 1"),
+    (["--critic-width", "0"], "`critic_width` (--critic-width)"),
+    (["--n-critic", "0"], "`n_critic` (--n-critic) must be >= 1 for 'wgan-gp'"),
+    (["--objective", "mmd", "--n-critic", "3"], "`n_critic` (--n-critic) must be 0 for 'mmd'"),
+    (["--seed", "-1"], "`seed` (--seed) must be >= 0"),
+    (["--ema-decay", "1"], "`ema_decay` (--ema-decay)"),
+    (["--beta2", "1.5"], "`beta2` (--beta2)"),
+    (["--objective", "wgan-xx"], "`objective` 'wgan-xx' is unknown"),
+    (["--dataset", "9gaussians"], "`dataset` '9gaussians' is unknown"),
+    (["--model", "resnet"], "`model` (--model) must be one of mlp, dcgan"),
+    (["--optimizer", "sgd"], "`optimizer` (--optimizer)"),
+    (["--activation", "swish2"], "`activation` (--activation)"),
+    (["--eval-every", "-5"], "`eval_every` (--eval-every)"),
+    (["--mmd-bandwidths", "0.1", "-1"], "`mmd_bandwidths` (--mmd-bandwidths)"),
+    (["--lr", "abc"], "argument --lr: invalid float value"),
+])
+def test_bad_options_one_line_exit_2_nothing_written(tmp_path, capsys, args, needle):
+    code, err, out = _run(tmp_path, capsys, args)
+    assert code == 2, err
+    assert needle in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('{"mmd_bandwidths": 5}', "`mmd_bandwidths` (--mmd-bandwidths) must be a list of numbers"),
+    ("[1, 2]", "must hold a JSON object of TrainConfig fields, got a list"),
+    ('{"steps": 10.5}', "`steps` (--steps) must be an integer, got 10.5"),
+    ('{"steps": true}', "`steps` (--steps) must be an integer"),
+    ('{"lr": "fast"}', "`lr` (--lr) must be a number"),
+    ('{"stepz": 3}', "unknown keys ['stepz']"),
+    ("{not json", "could not be read"),
+    ('{"lr": -2}', "`lr` (--lr) must be a finite number > 0"),
+])
+def test_bad_config_files(tmp_path, capsys, content, needle):
+    path = tmp_path / "cfg.json"
+    path.write_text(content)
+    code, err, out = _run(tmp_path, capsys, ["--config", str(path)])
+    assert code == 2 and needle in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    if "could not be read" not in needle and "-2" not in content:
+        assert "`config` (--config) file" in err
+
+
+def test_every_field_has_a_flag_help_and_resumability():
+    p = parser()
+    flags = {a.dest: a for a in p._actions}
+    for name, field in config_fields().items():
+        assert field.metadata["help"] and isinstance(field.metadata["resumable"], bool)
+        assert name in flags and flag(name) in flags[name].option_strings
+    assert set(resumable_fields()) == {"steps", "out", "progress", "eval_every", "plot_every", "checkpoint_every",
+                                       "eval_samples"}
+
+
+def test_flags_and_config_file_reach_the_configuration(tmp_path):
+    from divergences.train.__main__ import _config
+
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"steps": 77, "lr": 0.5, "mmd_bandwidths": [1, 2]}))
+    args = parser().parse_args(["--config", str(path), "--lr", "0.25", "--no-spectral-norm",
+                                "--feature-bandwidths", "0.5", "2"])
+    cfg, out_given = _config(args, demo=False)
+    assert (cfg.steps, cfg.lr, cfg.spectral_norm, cfg.mmd_bandwidths, cfg.feature_bandwidths) == (
+        77, 0.25, False, (1.0, 2.0), (0.5, 2.0))
+    assert not out_given and cfg.out == os.path.join("runs", "wgan-gp-8gaussians")
+
+
+def test_config_is_frozen_and_hashable_and_round_trips():
+    cfg = resolve_config(TrainConfig(objective="nsgan"), data_dim=2)
+    assert hash(cfg) == hash(dataclasses.replace(cfg))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 1.0
+    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_demo_lists_only_what_it_changes():
+    from divergences.train.__main__ import DEMO
+
+    defaults = TrainConfig()
+    assert DEMO and all(getattr(defaults, k) != v for k, v in DEMO.items())
+
+
+@pytest.mark.parametrize(
+    "fields, data_dim, expected",
+    [
+        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4)),
+        (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False)),
+        (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=1e-4, n_critic=5)),
+        (dict(objective="fgan-kl"), 1, dict(spectral_norm=False, z_dim=2)),
+        (dict(objective="wgan"), 2, dict(clip=0.08, lr=5e-5, optimizer="rmsprop")),
+        (dict(objective="wgan", critic_width=512), 2, dict(clip=0.01)),
+        (dict(objective="wgan", model="dcgan"), 64, dict(clip=0.01)),
+        (dict(objective="wgan", clip=0.05), 2, dict(clip=0.05)),
+        (dict(objective="sliced", z_dim=5), 784, dict(z_dim=5, n_critic=0)),
+    ],
+)
+def test_resolved_defaults(fields, data_dim, expected):
+    cfg = resolve_config(TrainConfig(**fields), data_dim=data_dim)
+    for name, value in expected.items():
+        assert getattr(cfg, name) == pytest.approx(value) if isinstance(value, float) else getattr(cfg, name) == value

@@ -1,0 +1,216 @@
+"""The objective table drives the step, the configuration, `--help` and the tests: every entry
+trains and moves its metrics the right way; a toy objective is added through the table alone."""
+
+import ast
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import divergences as dv
+from divergences.train import (
+    OBJECTIVES,
+    Objective,
+    TrainConfig,
+    fit,
+    load_dataset,
+    make_multi_step,
+    make_train_step,
+    register,
+    resolve_config,
+)
+from divergences.train.__main__ import main, parser
+
+SMALL = dict(width=32, depth=2, critic_width=32, critic_depth=2, batch_size=64, z_dim=2, ema_decay=0.0)
+TRAIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train")
+
+
+@pytest.fixture(scope="module")
+def ring():
+    return load_dataset("8gaussians", n_train=2000, n_test=500)
+
+
+def _sliced_to_test(ts, state, ds):
+    samples = ts.sample(state.gen_params, jax.random.key(7), 500)
+    return float(dv.sliced_wasserstein(samples, jnp.asarray(ds.test), jax.random.key(3), n_projections=64))
+
+
+# Budgets for a few hundred steps: learning rates above the paper defaults so
+# that progress shows. The untrained generator sits near the origin, at sliced
+# W 1.22 from the ring; `factor` is the share of that the run must get below.
+# Measured at these budgets (seed 0, the raw parameters): gan 0.39, nsgan
+# 0.37, wgan 0.45, wgan-gp 0.35 (1000 steps), linear-dual 0.24, mmd 0.31,
+# sliced 0.25, fgan-js 0.46; 0.7 leaves room for float32 differences between
+# machines (adversarial runs amplify them), not for other seeds.
+BUDGET = {"wgan-gp": dict(steps=1000, factor=0.7)}
+FAST = {"gan", "nsgan", "wgan", "wgan-gp", "linear-dual", "mmd", "sliced", "fgan-js"}
+
+
+def _overrides(entry):
+    return dict(lr=1e-3, critic_lr=1e-3) if entry.has_critic else dict(lr=3e-3)
+
+
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in OBJECTIVES])
+def test_every_objective_trains(ring, name):
+    entry = OBJECTIVES[name]
+    budget = BUDGET.get(name, dict(steps=400, factor=0.7))
+    ts = make_train_step(TrainConfig(objective=name, **SMALL, **_overrides(entry)), ring.dim)
+    assert (ts.critic is not None) == entry.has_critic and ts.n_slices == max(ts.config.n_critic, 1)
+    state = ts.init(jax.random.key(0))
+    before = _sliced_to_test(ts, state, ring)
+    multi = make_multi_step(ts, 100)
+    for _ in range(budget["steps"] // 100):
+        state, metrics = multi(state, jnp.asarray(ring.train), jax.random.key(0))
+    after = _sliced_to_test(ts, state, ring)
+    metrics = jax.device_get(metrics)
+    print(f"{name}: sliced W {before:.3f} -> {after:.3f} ({after / before:.2f}x)")
+    assert all(np.isfinite(v).all() for v in metrics.values())
+    assert int(state.step) == budget["steps"]
+    assert after < budget["factor"] * before, (before, after)
+    if "w_estimate" in metrics:  # the critic ranks real above fake: a positive estimate
+        assert np.mean(metrics["w_estimate"]) > 0
+    if "d_accuracy" in metrics:  # a discriminator better than chance on average
+        assert np.mean(metrics["d_accuracy"]) > 0.5
+
+
+def test_every_entry_is_complete():
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name, entry in OBJECTIVES.items():
+        assert entry.name == name and entry.description and "\n" not in entry.description
+        assert set(entry.defaults) <= fields, name
+        cfg = resolve_config(TrainConfig(objective=name), data_dim=2)
+        assert cfg.n_critic == (0 if not entry.has_critic else entry.resolved_defaults()["n_critic"])
+        for k, v in entry.resolved_defaults().items():
+            assert getattr(cfg, k) == v, (name, k)
+
+
+def test_help_lists_the_table_and_shows_defaults(capsys):
+    with pytest.raises(SystemExit) as exc:
+        parser().parse_args(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for name, entry in OBJECTIVES.items():
+        assert f"  {name} " in text and entry.description[:40] in " ".join(text.split())
+    flat = " ".join(text.split())
+    assert "--batch-size INT global batch (split across devices) (default: 128)" in flat
+    assert "--lr FLOAT generator learning rate (default: per objective)" in flat
+
+
+def _string_tests_on_names(path: str) -> list[str]:
+    """Comparisons and startswith calls of an objective (a name or attribute called
+    ``objective``/``obj...``) against an objective name, in one source file."""
+    names = set(OBJECTIVES) | {"fgan-", "fgan"}
+    tree = ast.parse(open(path).read())
+    found = []
+
+    def strings(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return set().union(*(strings(e) for e in node.elts)) if node.elts else set()
+        return set()
+
+    def is_objective(node):
+        ident = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+        return ident.startswith("obj")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            hit = set().union(*(strings(o) for o in operands)) & names
+            if hit and any(is_objective(o) for o in operands):
+                found.append(f"{os.path.basename(path)}:{node.lineno} compares with {sorted(hit)}")
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "startswith":
+            if is_objective(node.func.value) and set().union(*(strings(a) for a in node.args)) & names:
+                found.append(f"{os.path.basename(path)}:{node.lineno} startswith an objective name")
+    return found
+
+
+def test_the_name_check_finds_what_it_should(tmp_path):
+    path = tmp_path / "old.py"
+    path.write_text('if cfg.objective in ("wgan", "wgan-gp"):\n    pass\nif obj.startswith("fgan-"):\n    pass\n'
+                    'if kind == "gan":\n    pass\n')
+    assert len(_string_tests_on_names(str(path))) == 2
+
+
+def test_no_string_tests_on_objective_names_outside_the_table():
+    # The table is the one place that knows objective names: everything else
+    # reads its entries (the counterexamples' configuration only lists names).
+    found = []
+    for root, _, files in os.walk(TRAIN_DIR):
+        for f in files:
+            if f.endswith(".py") and f != "_objectives.py":
+                found += _string_tests_on_names(os.path.join(root, f))
+    assert not found, found
+
+
+def _lsgan_critic(x):
+    # Least squares GAN (Mao et al. 2017), a, b, c = 0, 1, 1: written here,
+    # in the test, as a user adding an objective would.
+    return 0.5 * jnp.mean((x.o_real - 1) ** 2) + 0.5 * jnp.mean(x.o_fake ** 2), {}
+
+
+def _lsgan_generator(x):
+    return 0.5 * jnp.mean((x.o_fake - 1) ** 2), {"mean_fake_output": jnp.mean(x.o_fake)}
+
+
+@pytest.fixture
+def toy():
+    name = "toy-lsgan"
+    entry = register(Objective(name, "least squares GAN, added by a test", generator_loss=_lsgan_generator,
+                               critic_loss=_lsgan_critic, defaults=dict(lr=1e-3, critic_lr=1e-3, n_critic=2)))
+    try:
+        yield entry
+    finally:
+        OBJECTIVES.pop(name)
+
+
+def test_a_toy_objective_through_the_table_alone(tmp_path, ring, toy, capsys):
+    # Its defaults reach the configuration, its losses the step, its metric
+    # the logs, its line --help, and the command accepts its name.
+    cfg = resolve_config(TrainConfig(objective=toy.name), data_dim=2)
+    assert (cfg.lr, cfg.critic_lr, cfg.n_critic, cfg.optimizer) == (1e-3, 1e-3, 2, "adam")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--help"])
+    assert "toy-lsgan" in capsys.readouterr().out
+    out = str(tmp_path / "toy")
+    code = main(["--objective", toy.name, "--steps", "400", "--width", "32", "--critic-width", "32",
+                 "--batch-size", "64", "--eval-every", "400", "--plot-every", "0", "--checkpoint-every", "0",
+                 "--eval-samples", "500", "--ema-decay", "0", "--steps-per-call", "100", "--out", out])
+    assert code == 0
+    import json
+
+    first = json.loads(open(os.path.join(out, "metrics.jsonl")).readline())
+    assert {"d_loss", "g_loss", "mean_fake_output"} <= set(first)
+    # From sliced W ~ 1.2 at the origin; 400 steps bring it below 0.85 of that
+    # (measured 0.55).
+    assert first["sliced_wasserstein"] < 0.85 * 1.2
+
+
+def test_register_refuses_a_taken_name():
+    with pytest.raises(ValueError, match="already in the table"):
+        register(Objective("wgan", "again", generator_loss=_lsgan_generator))
+
+
+def test_a_critic_free_toy_runs_through_fit(tmp_path):
+    # No critic: the generator's loss alone (a moment-matching toy).
+    def mean_matching(x):
+        return jnp.sum((jnp.mean(x.fake, 0) - jnp.mean(x.real, 0)) ** 2), {}
+
+    register(Objective("toy-means", "match the batch means", generator_loss=mean_matching,
+                       defaults=dict(lr=1e-2)))
+    try:
+        data = np.random.default_rng(0).normal(3.0, 0.1, size=(500, 2)).astype(np.float32)
+        cfg = TrainConfig(objective="toy-means", steps=200, batch_size=64, eval_every=200, plot_every=0,
+                          checkpoint_every=0, steps_per_call=100, eval_samples=200, progress=False, ema_decay=0.0,
+                          width=16, depth=1, out=str(tmp_path / "m"))
+        summary = fit(cfg, data=data, log=lambda s: None)
+        assert summary["state"].critic is None and summary["state"].config.n_critic == 0
+        samples = np.load(os.path.join(cfg.out, "samples.npy"))
+        # means move from ~0 to within 0.2 of 3 (Adam 1e-2, 200 steps; measured within 0.01)
+        assert np.all(np.abs(samples.mean(0) - 3.0) < 0.2), samples.mean(0)
+    finally:
+        OBJECTIVES.pop("toy-means")

@@ -1,0 +1,330 @@
+"""The table of training objectives: one entry per objective, read by everything else.
+
+Each :class:`Objective` holds what differs between objectives:
+
+* ``generator_loss(inputs: GeneratorInputs) -> (loss, metrics)``: the loss
+  the generator's parameters descend, built from the public functions of
+  :mod:`divergences`;
+* ``critic_loss(inputs: CriticInputs) -> (loss, metrics)``, or None for an
+  objective without a critic network;
+* ``defaults``: the values of the configuration's ``None`` fields for this
+  objective (optimizer, learning rates, critic steps, spectral norm, ...);
+* ``description``: the one line that ``--help`` and the README print;
+* optional hooks: ``critic_transform`` (an optax transformation chained after
+  the critic's optimizer: the WGAN's weight clipping), ``project_critic``
+  (the critic's initial parameters moved into its constraint set),
+  ``build_models`` (the objective's own modules: a likelihood model with no
+  critic), ``sample`` (how the objective's model draws samples).
+
+The step factory (:mod:`divergences.train._steps`), the configuration
+defaults and validation (:mod:`divergences.train._config`), ``--help`` and
+the counterexamples' learned-shift experiment read this table; no other
+module tests an objective's name. Adding an objective is one call of
+:func:`register` (see the README's "Adding an objective").
+
+Conventions: critic outputs are ``[n]`` (a ``[n, 1]`` output is flattened);
+a critic loss is *minimised* by the critic and a generator loss by the
+generator; metrics are scalars, averaged over steps in the logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import divergences as dv
+
+if TYPE_CHECKING:  # no import cycle at run time: _config imports this module
+    from divergences.train._config import TrainConfig
+
+__all__ = [
+    "Objective",
+    "CriticInputs",
+    "GeneratorInputs",
+    "OBJECTIVES",
+    "BASE_DEFAULTS",
+    "register",
+    "get_objective",
+    "describe_objectives",
+]
+
+Metrics = dict[str, jax.Array]
+
+
+class CriticInputs(NamedTuple):
+    """What a critic loss sees in one critic update.
+
+    Attributes:
+      real: ``[B, d]`` data batch.
+      fake: ``[B, d]`` generated batch (a constant for the critic).
+      o_real, o_fake: ``[B]`` critic outputs on them (differentiable in the
+        critic's parameters).
+      critic: ``x [n, d] -> [n]``, the critic at the same parameters (for
+        penalties such as :func:`divergences.gradient_penalty`).
+      key: a key of this update's own.
+      config: the resolved :class:`~divergences.train.TrainConfig`.
+    """
+
+    real: jax.Array
+    fake: jax.Array
+    o_real: jax.Array
+    o_fake: jax.Array
+    critic: Callable[[jax.Array], jax.Array]
+    key: jax.Array
+    config: TrainConfig
+
+
+class GeneratorInputs(NamedTuple):
+    """What a generator loss sees in one generator update.
+
+    Attributes:
+      params: the generator's parameters (the loss is differentiated in them).
+      real: ``[B, d]`` data batch.
+      fake: ``[B, d]`` samples of the generator at ``params`` (from the
+        objective's ``sample``; unused arrays are compiled away).
+      o_real: ``[B]`` critic outputs on ``real`` (constant), None without critic.
+      o_fake: ``[B]`` critic outputs on ``fake`` (differentiable through
+        ``fake``), None without critic.
+      key: a key of this update's own (independent of the one behind ``fake``).
+      config: the resolved configuration.
+      generator: the generator module (a likelihood model applies it to ``real``).
+    """
+
+    params: Any
+    real: jax.Array
+    fake: jax.Array
+    o_real: jax.Array | None
+    o_fake: jax.Array | None
+    key: jax.Array
+    config: TrainConfig
+    generator: Any
+
+
+# The fallbacks for the configuration's per-objective fields; an entry's
+# ``defaults`` override them (DCGAN-style Adam, Radford et al. 2016).
+BASE_DEFAULTS: dict[str, Any] = dict(
+    n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, beta1=0.5, beta2=0.999, spectral_norm=False,
+)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Objective:
+    """One row of the objective table.
+
+    Attributes:
+      name: the ``--objective`` value.
+      description: one line for ``--help`` (paper and year where there is one).
+      generator_loss: ``GeneratorInputs -> (loss [], metrics)``.
+      critic_loss: ``CriticInputs -> (loss [], metrics)``; None: no critic
+        network (the step trains the generator only, ``n_critic`` is 0).
+      defaults: values of the configuration's ``None`` fields (over
+        :data:`BASE_DEFAULTS`).
+      critic_transform: ``config -> optax.GradientTransformation`` chained
+        after the critic's optimizer, or None.
+      project_critic: ``(config, params) -> params`` applied to the critic's
+        initial parameters, or None.
+      build_models: ``(config, data_dim, image_shape) -> (generator, critic)``
+        flax modules replacing the default MLP/DCGAN pair, or None.
+      sample: ``(generator, params, key, n, config) -> [n, d]``; None: push
+        ``N(0, I_{z_dim})`` noise through ``generator.apply``.
+    """
+
+    name: str
+    description: str
+    generator_loss: Callable[[GeneratorInputs], tuple[jax.Array, Metrics]]
+    critic_loss: Callable[[CriticInputs], tuple[jax.Array, Metrics]] | None = None
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    critic_transform: Callable[[TrainConfig], optax.GradientTransformation] | None = None
+    project_critic: Callable[[TrainConfig, Any], Any] | None = None
+    build_models: Callable[[TrainConfig, int, tuple | None], tuple[Any, Any]] | None = None
+    sample: Callable[[Any, Any, jax.Array, int, TrainConfig], jax.Array] | None = None
+
+    @property
+    def has_critic(self) -> bool:
+        return self.critic_loss is not None
+
+    def resolved_defaults(self) -> dict[str, Any]:
+        """:data:`BASE_DEFAULTS` overridden by this entry's ``defaults`` (``n_critic`` 0 without critic)."""
+        d = {**BASE_DEFAULTS, **self.defaults}
+        if not self.has_critic:
+            d["n_critic"] = 0
+        return d
+
+
+OBJECTIVES: dict[str, Objective] = {}
+
+
+def register(objective: Objective, *, replace: bool = False) -> Objective:
+    """Add ``objective`` to the table (under ``objective.name``) and return it.
+
+    Raises:
+      ValueError: the name is taken (pass ``replace=True`` to overwrite).
+    """
+    if not isinstance(objective, Objective):
+        raise ValueError(f"`objective` must be an Objective, got {type(objective).__name__}")
+    if objective.name in OBJECTIVES and not replace:
+        raise ValueError(f"`objective` {objective.name!r} is already in the table; pass replace=True to overwrite it")
+    OBJECTIVES[objective.name] = objective
+    return objective
+
+
+def get_objective(name: str) -> Objective:
+    """The table entry of ``name``.
+
+    Raises:
+      ValueError: unknown name (the message lists the table).
+    """
+    try:
+        return OBJECTIVES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"`objective` {name!r} is unknown; choose one of {', '.join(OBJECTIVES)}") from None
+
+
+def describe_objectives(width: int = 22) -> str:
+    """The table as ``--help`` prints it: one line per objective."""
+    return "\n".join(f"  {name:<{width}} {o.description}" for name, o in OBJECTIVES.items())
+
+
+# ---------------------------------------------------------------- the entries
+
+
+def _d_accuracy(o_real: jax.Array, o_fake: jax.Array) -> jax.Array:
+    """Share of the batch a logit discriminator classifies right (real > 0, fake < 0)."""
+    return 0.5 * (jnp.mean(o_real > 0) + jnp.mean(o_fake < 0))
+
+
+def _gan_critic(x: CriticInputs):
+    return dv.gan_discriminator_loss(x.o_real, x.o_fake), {"d_accuracy": _d_accuracy(x.o_real, x.o_fake)}
+
+
+def _wasserstein_critic(x: CriticInputs):
+    # The critic's estimate of W1 (a lower bound while it is 1-Lipschitz).
+    return dv.wasserstein_critic_loss(x.o_real, x.o_fake), {"w_estimate": jnp.mean(x.o_real) - jnp.mean(x.o_fake)}
+
+
+def _wgan_gp_critic(x: CriticInputs):
+    loss, metrics = _wasserstein_critic(x)
+    gp = dv.gradient_penalty(x.critic, x.real, x.fake, x.key)
+    return loss + x.config.gp_weight * gp, {**metrics, "gradient_penalty": gp}
+
+
+def _wgan_generator(x: GeneratorInputs):
+    return dv.wasserstein_generator_loss(x.o_fake), {}
+
+
+def _fgan_critic(divergence: str):
+    def loss(x: CriticInputs):
+        bound = dv.fgan_objective(x.o_real, x.o_fake, divergence)
+        # The variational lower bound on D_f(data || model) that the critic ascends.
+        return -bound, {"f_bound": bound}
+
+    return loss
+
+
+def _fgan_generator(divergence: str):
+    def loss(x: GeneratorInputs):
+        # The generator minimises the critic's bound; only the fake term depends on it.
+        return dv.fgan_objective(x.o_real, x.o_fake, divergence), {}
+
+    return loss
+
+
+def _mmd_generator(x: GeneratorInputs):
+    # A fixed multi-scale Gaussian kernel (sum over the bandwidths), as in
+    # generative moment matching networks (Li et al. 2015); no bandwidths:
+    # the library's median heuristic.
+    bw = x.config.mmd_bandwidths
+    return dv.mmd(x.fake, x.real, bandwidth=jnp.asarray(bw, jnp.float32) if bw else None), {}
+
+
+def _sliced_generator(x: GeneratorInputs):
+    # Fresh directions every step (Deshpande et al. 2018).
+    return dv.sliced_wasserstein(x.fake, x.real, x.key, n_projections=x.config.n_projections,
+                                 p=x.config.sliced_p), {}
+
+
+def linear_dual_features(config: TrainConfig, data_dim: int) -> Callable[[jax.Array], jax.Array]:
+    """The fixed random Fourier features of the linear-dual discriminator, drawn from the seed.
+
+    Several bandwidths: their features concatenated (the features of a sum of
+    Gaussian kernels)."""
+    fkey = jax.random.fold_in(jax.random.key(config.seed), 0xFEA7)
+    per = max(1, config.n_features // len(config.feature_bandwidths))
+    maps = [dv.random_fourier_features(jax.random.fold_in(fkey, i), data_dim, per, bandwidth=bw)
+            for i, bw in enumerate(config.feature_bandwidths)]
+    if len(maps) == 1:
+        return maps[0]
+    return lambda v: jnp.concatenate([m(v) for m in maps], -1) / jnp.sqrt(len(maps))
+
+
+def _linear_dual_generator(x: GeneratorInputs):
+    # The discriminator's problem is solved exactly in the dual on this batch
+    # (damped Newton); the generator then ascends the dual at those lambdas,
+    # which by the envelope theorem is the gradient of the optimal
+    # discriminator loss: a joint ascent with no saddle point.
+    cfg, bsz = x.config, x.real.shape[0]
+    features = linear_dual_features(cfg, x.real.shape[1])
+    c = float(cfg.dual_penalty) * bsz
+    lam = jax.lax.stop_gradient(
+        dv.solve_linear_gan_dual(x.real, jax.lax.stop_gradient(x.fake), C=c, features=features))
+    # per-sample scale (the dual is a sum over the 2B samples)
+    loss = -dv.linear_gan_dual(*lam, x.real, x.fake, C=c, features=features) / (2 * bsz)
+    return loss, {"d_accuracy": 0.5 * (jnp.mean(lam[0] > 0.5) + jnp.mean(lam[1] < 0.5))}
+
+
+def _clip_box(config: TrainConfig, params: Any) -> Any:
+    return optax.projections.projection_linf_ball(params, config.clip)
+
+
+# A spectrally normalised discriminator for the GANs (SNGAN, Miyato et al.
+# 2018): without it the 8-Gaussian runs collapsed onto 3 modes. Not for the
+# f-GANs, whose bound needs the critic's full range, nor for the WGANs, which
+# have their own Lipschitz constraint.
+register(Objective(
+    "gan", "minimax GAN (Goodfellow et al. 2014): generator minimises log(1 - D(G(z)))",
+    generator_loss=lambda x: (dv.gan_generator_loss(x.o_fake, saturating=True), {}),
+    critic_loss=_gan_critic, defaults=dict(spectral_norm=True),
+))
+register(Objective(
+    "nsgan", "non-saturating GAN: generator maximises log D(G(z))",
+    generator_loss=lambda x: (dv.gan_generator_loss(x.o_fake, saturating=False), {}),
+    critic_loss=_gan_critic, defaults=dict(spectral_norm=True),
+))
+register(Objective(
+    "wgan", "WGAN with weight clipping (Arjovsky et al. 2017): RMSProp lr 5e-5, clip 0.01 at fan-in 512, "
+            "5 critic steps",
+    generator_loss=_wgan_generator, critic_loss=_wasserstein_critic,
+    defaults=dict(n_critic=5, optimizer="rmsprop", lr=5e-5, critic_lr=5e-5, beta1=0.0, beta2=0.0),
+    critic_transform=lambda cfg: dv.weight_clipping(cfg.clip), project_critic=_clip_box,
+))
+register(Objective(
+    "wgan-gp", "WGAN with gradient penalty (Gulrajani et al. 2017): lambda 10, Adam 1e-4 (0.5, 0.9), "
+               "5 critic steps",
+    generator_loss=_wgan_generator, critic_loss=_wgan_gp_critic,
+    defaults=dict(n_critic=5, optimizer="adam", lr=1e-4, critic_lr=1e-4, beta1=0.5, beta2=0.9),
+))
+register(Objective(
+    "linear-dual", "Dualing GANs (Li et al. 2017): linear discriminator on random features solved in the "
+                   "dual; generator and lambdas ascend the dual jointly",
+    generator_loss=_linear_dual_generator,
+    defaults=dict(lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9),
+))
+register(Objective(
+    "mmd", "generator trained on a fixed multi-scale Gaussian-kernel MMD (no critic)",
+    generator_loss=_mmd_generator, defaults=dict(lr=1e-3, critic_lr=0.0, beta1=0.5, beta2=0.9),
+))
+register(Objective(
+    "sliced", "generator trained on the sliced Wasserstein distance (no critic)",
+    generator_loss=_sliced_generator, defaults=dict(lr=1e-3, critic_lr=0.0, beta1=0.5, beta2=0.9),
+))
+for _div in dv.FGAN_DIVERGENCES:
+    register(Objective(
+        f"fgan-{_div}", f"f-GAN (Nowozin et al. 2016) for the {_div} divergence",
+        generator_loss=_fgan_generator(_div), critic_loss=_fgan_critic(_div),
+    ))
+del _div
