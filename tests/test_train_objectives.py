@@ -46,7 +46,7 @@ def _sliced_to_test(ts, state, ds):
 # sliced 0.25, fgan-js 0.46; 0.7 leaves room for float32 differences between
 # machines (adversarial runs amplify them), not for other seeds.
 BUDGET = {"wgan-gp": dict(steps=1000, factor=0.7)}
-FAST = {"gan", "nsgan", "wgan", "wgan-gp", "linear-dual", "mmd", "sliced", "fgan-js"}
+FAST = {"gan", "nsgan", "wgan", "wgan-gp", "linear-dual", "mmd", "sliced", "fgan-js", "hinge", "lsgan", "rsgan"}
 
 
 def _overrides(entry):
@@ -214,3 +214,23 @@ def test_a_critic_free_toy_runs_through_fit(tmp_path):
         assert np.all(np.abs(samples.mean(0) - 3.0) < 0.2), samples.mean(0)
     finally:
         OBJECTIVES.pop("toy-means")
+
+
+def test_r1_option_adds_the_penalty_by_hand(ring):
+    """`r1_weight` adds gamma/2 * E||grad D(x_real)||^2 to the critic loss, the penalty of divergences.r1_penalty."""
+    from divergences.train._objectives import CriticInputs
+
+    cfg = TrainConfig(objective="hinge", r1_weight=4.0)
+    real = jnp.asarray(ring.train[:64])
+    fake = real[::-1] * 0.5
+
+    def critic(v):
+        return jnp.sum(jnp.sin(v) * jnp.array([1.0, -2.0]), axis=-1)
+
+    x = CriticInputs(real, fake, critic(real), critic(fake), critic, jax.random.key(0), cfg)
+    loss, metrics = OBJECTIVES["hinge"].critic_loss(x)
+    grads = jax.vmap(jax.grad(lambda a: critic(a[None])[0]))(real)
+    r1 = np.mean(np.sum(np.asarray(grads) ** 2, axis=1))
+    np.testing.assert_allclose(float(metrics["r1_penalty"]), r1, rtol=1e-5)
+    plain, _ = OBJECTIVES["hinge"].critic_loss(x._replace(config=TrainConfig(objective="hinge")))
+    np.testing.assert_allclose(float(loss), float(plain) + 2.0 * r1, rtol=1e-5)

@@ -76,6 +76,9 @@ class TrainConfig:
     clip: float | None = _f(None, "wgan weight clipping bound; default 0.01 x 512 / critic width (MLP), "
                                   "0.01 (DCGAN)")
     gp_weight: float = _f(10.0, "wgan-gp penalty weight lambda")
+    r1_weight: float = _f(0.0, "R1 penalty weight gamma on real data (Mescheder et al. 2018), added as "
+                               "gamma/2 * E||grad D(x)||^2 to the critic loss of gan, nsgan, hinge, lsgan "
+                               "and rsgan; 0: off")
     n_projections: int = _f(128, "directions of the sliced objective")
     sliced_p: float = _f(2.0, "order p of the sliced objective's W_p")
     mmd_bandwidths: tuple[float, ...] = _f((0.05, 0.2, 1.0, 4.0), "Gaussian bandwidths of the mmd objective "

@@ -198,8 +198,24 @@ def _d_accuracy(o_real: jax.Array, o_fake: jax.Array) -> jax.Array:
     return 0.5 * (jnp.mean(o_real > 0) + jnp.mean(o_fake < 0))
 
 
-def _gan_critic(x: CriticInputs):
-    return dv.gan_discriminator_loss(x.o_real, x.o_fake), {"d_accuracy": _d_accuracy(x.o_real, x.o_fake)}
+def _with_r1(x: CriticInputs, loss: jax.Array, metrics: Metrics):
+    """Add the R1 penalty ``gamma/2 * E||grad D(x_real)||^2`` when ``config.r1_weight`` > 0."""
+    if not x.config.r1_weight:
+        return loss, metrics
+    r1 = dv.r1_penalty(x.critic, x.real)
+    return loss + 0.5 * x.config.r1_weight * r1, {**metrics, "r1_penalty": r1}
+
+
+def _classifier_critic(loss_fn: Callable[[jax.Array, jax.Array], jax.Array]):
+    """A logit discriminator's loss with its accuracy and the optional R1 penalty."""
+
+    def loss(x: CriticInputs):
+        return _with_r1(x, loss_fn(x.o_real, x.o_fake), {"d_accuracy": _d_accuracy(x.o_real, x.o_fake)})
+
+    return loss
+
+
+_gan_critic = _classifier_critic(dv.gan_discriminator_loss)
 
 
 def _wasserstein_critic(x: CriticInputs):
@@ -294,6 +310,25 @@ register(Objective(
     "nsgan", "non-saturating GAN: generator maximises log D(G(z))",
     generator_loss=lambda x: (dv.gan_generator_loss(x.o_fake, saturating=False), {}),
     critic_loss=_gan_critic, defaults=dict(spectral_norm=True),
+))
+register(Objective(
+    "hinge", "hinge GAN (Lim and Ye 2017; Miyato et al. 2018): D minimises E relu(1 - D(x)) + E relu(1 + D(G(z)))",
+    generator_loss=lambda x: (dv.hinge_generator_loss(x.o_fake), {}),
+    critic_loss=_classifier_critic(dv.hinge_discriminator_loss), defaults=dict(spectral_norm=True),
+))
+register(Objective(
+    "lsgan", "least-squares GAN (Mao et al. 2017), targets a = 0, b = 1, c = 1",
+    generator_loss=lambda x: (dv.lsgan_generator_loss(x.o_fake), {}),
+    # An output of 0.5 separates the least-squares targets 0 (fake) and 1 (real).
+    critic_loss=lambda x: _with_r1(x, dv.lsgan_discriminator_loss(x.o_real, x.o_fake),
+                                   {"d_accuracy": _d_accuracy(x.o_real - 0.5, x.o_fake - 0.5)}),
+    defaults=dict(spectral_norm=True),
+))
+register(Objective(
+    "rsgan", "relativistic average GAN (Jolicoeur-Martineau 2019), standard form",
+    generator_loss=lambda x: (dv.relativistic_generator_loss(x.o_real, x.o_fake), {}),
+    critic_loss=lambda x: _with_r1(x, dv.relativistic_discriminator_loss(x.o_real, x.o_fake), {}),
+    defaults=dict(spectral_norm=True),
 ))
 register(Objective(
     "wgan", "WGAN with weight clipping (Arjovsky et al. 2017): RMSProp lr 5e-5, clip 0.01 at fan-in 512, "
