@@ -84,6 +84,7 @@ class TrainConfig:
     mmd_bandwidths: tuple[float, ...] = _f((0.05, 0.2, 1.0, 4.0), "Gaussian bandwidths of the mmd objective "
                                                                   "(a sum of kernels; [] in a --config file: "
                                                                   "the median heuristic)")
+    flow_layers: int = _f(8, "coupling layers of the flow objective (RealNVP)")
     n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
     feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
     dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")

@@ -49,6 +49,7 @@ __all__ = [
     "make_optimizer",
     "train_step",
     "fit",
+    "LikelihoodGenerator",
 ]
 
 LIKELIHOOD_OBJECTIVES: dict[str, str] = {
@@ -358,3 +359,42 @@ def fit(cfg: LikelihoodConfig, data: Any, key: jax.Array, *, steps: int = 10000,
         if callback is not None:
             callback(row)
     return ema, history
+
+
+@dataclasses.dataclass(frozen=True)
+class LikelihoodGenerator:
+    """The ``vae`` or ``flow`` model as the training command's generator module.
+
+    It has the two methods of a linen module that the command uses:
+    ``init(key, z) -> {"params": ...}`` (the pytree of :func:`init`, so the
+    command's EMA, checkpoints and resume treat it like any generator's) and
+    ``apply({"params": p}, *args, method=None)``. ``__call__`` (the default
+    method) maps noise ``[n, z_dim]`` to data ``[n, d]`` deterministically: the
+    flow's inverse on the first ``d`` noise coordinates, or the VAE decoder's
+    mean (``z_dim`` is its latent size); ``method="loss"`` is
+    ``loss(x, key)`` (:func:`loss`) and ``method="sample"`` is
+    ``sample(key, n)`` (:func:`sample`).
+    """
+
+    cfg: LikelihoodConfig
+
+    def init(self, key: jax.Array, z: jax.Array) -> dict[str, Any]:
+        params = init(key, self.cfg)
+        self.apply({"params": params}, z)  # the noise must fit (shape errors at trace time)
+        return {"params": params}
+
+    def apply(self, variables: dict[str, Any], *args: Any, method: str | None = None) -> Any:
+        params = variables["params"]
+        if method == "loss":
+            x, key = args
+            return loss(params, x, key, cfg=self.cfg)
+        if method == "sample":
+            key, n = args
+            return sample(params, key, n, cfg=self.cfg)
+        (z,) = args
+        if self.cfg.objective == "flow":
+            d = self.cfg.data_dim
+            if z.shape[-1] < d:
+                raise ValueError(f"`z_dim` {z.shape[-1]} must be at least the data dimension {d} for the flow")
+            return _flow(self.cfg).apply(params["flow"], z[..., :d], method="inverse")[0]
+        return _decode(params, z, self.cfg)[0]

@@ -363,3 +363,31 @@ for _div in dv.FGAN_DIVERGENCES:
         generator_loss=_fgan_generator(_div), critic_loss=_fgan_critic(_div),
     ))
 del _div
+
+
+# The likelihood models (issue 16): no critic; the generator module is the
+# model itself, trained on the data batch, sampled by its own ``sample``.
+def _likelihood_entry(kind: str, description: str) -> Objective:
+    from divergences.train import _likelihood_objectives as lk
+
+    def build(config: TrainConfig, data_dim: int, image_shape: tuple | None):
+        lc = lk.LikelihoodConfig(objective=kind, data_dim=data_dim, model=config.model,
+                                 image_shape=tuple(image_shape) if image_shape is not None else None,
+                                 width=config.width, depth=config.depth, n_layers=config.flow_layers,
+                                 latent_dim=config.z_dim)
+        return lk.LikelihoodGenerator(lc), None
+
+    def generator_loss(x: GeneratorInputs):
+        return x.generator.apply({"params": x.params}, x.real, x.key, method="loss")
+
+    def sample(generator, params, key, n, config):
+        return generator.apply({"params": params}, key, n, method="sample")
+
+    return Objective(kind, description, generator_loss=generator_loss, build_models=build, sample=sample,
+                     defaults=dict(lr=1e-3, critic_lr=0.0, beta1=0.9, beta2=0.999))
+
+
+register(_likelihood_entry("flow", "normalizing flow (RealNVP, Dinh et al. 2017): exact maximum likelihood "
+                                   "(forward KL)"))
+register(_likelihood_entry("vae", "variational auto-encoder (Kingma and Welling 2013): maximum ELBO, Gaussian "
+                                  "encoder and decoder"))
