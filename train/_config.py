@@ -63,6 +63,9 @@ class TrainConfig:
         features of each are concatenated: a sum of kernels).
       dual_penalty: the linear-dual L2 penalty per sample (the paper's sum-form
         ``C`` is ``dual_penalty * batch_size``).
+      standardize: train the MLP on the data centred per coordinate and
+        divided by one scale (the root mean variance), so that the defaults
+        do not depend on the data's units; samples are mapped back.
       ema_decay: decay of the exponential moving average of the generator's
         parameters that evaluation, plots and the summary sample from (0: the
         raw parameters).
@@ -103,6 +106,7 @@ class TrainConfig:
     n_features: int = 256
     feature_bandwidths: tuple[float, ...] = (1.0,)
     dual_penalty: float = 0.01
+    standardize: bool = True
     ema_decay: float = 0.999
     steps_per_call: int | None = None
     eval_every: int = 1000

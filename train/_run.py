@@ -19,6 +19,7 @@ from divergences.train._blas import single_blas_thread
 from divergences.train._config import TrainConfig, resolve_config
 from divergences.train._data import load_dataset
 from divergences.train._parallel import gather, put_replicated
+from divergences.train._quality import fit_standardizer
 from divergences.train._steps import TrainState, make_multi_step, make_train_step
 
 __all__ = ["run", "TrainingDiverged", "chunk_ends"]
@@ -147,7 +148,9 @@ def _run(config, *, resume, mesh, callback, log):
         with open(metrics_path, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in records)
 
-    data = jnp.asarray(dataset.train)
+    # The MLP trains on standardised data (scale-free defaults); samples are mapped back.
+    standardizer = fit_standardizer(dataset.train) if cfg.model == "mlp" and cfg.standardize else None
+    data = jnp.asarray(dataset.train if standardizer is None else standardizer.forward(dataset.train))
     eval_key = jax.random.fold_in(key, _EVAL_TAG)  # stays on this process (the evaluation runs on the host copy)
     if mesh is not None:
         data, state, key = put_replicated((data, state, key), mesh)
@@ -192,6 +195,8 @@ def _run(config, *, resume, mesh, callback, log):
             if _due(step, cfg.eval_every, cfg.steps) or _due(step, cfg.plot_every, cfg.steps):
                 ekey = jax.random.fold_in(eval_key, step)
                 samples = gather(sample_fn(state.gen_ema, ekey, cfg.eval_samples))
+                if standardizer is not None:
+                    samples = standardizer.inverse(samples)
                 if _due(step, cfg.eval_every, cfg.steps):
                     from divergences.train._metrics import evaluate
 
