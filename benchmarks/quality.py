@@ -153,20 +153,21 @@ def markdown(results: dict[str, Any]) -> str:
              "Modes covered (>= 20 of 2,500 samples high-quality and nearest), high-quality share (within 3 std of "
              "the nearest mode), reverse KL of the mode histogram to uniform (nats); mean ± standard error over "
              "the seeds. Training time: wall seconds for all seeds of a row in one vmapped program (compilation "
-             "included), and that divided by the seeds.", ""]
+             "included), and that divided by the seeds; load: the machine's 1-minute load average when the row "
+             "ended (the 2 cores were shared).", ""]
     for ds in results["datasets"]:
         n_modes = 25 if ds == "grid" else 8
         lines += [f"## {DATASETS[ds]}", "",
-                  f"| objective | seeds | modes (of {n_modes}) | high quality | reverse KL | train s (all seeds) | per seed |",
-                  "|---|---|---|---|---|---|---|"]
+                  f"| objective | seeds | modes (of {n_modes}) | high quality | reverse KL | train s (all seeds) | per seed | load |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, m, q, kl in PACGAN[ds]:
             lines.append(f"| PacGAN paper: {name} | 10 | {_pm(*m, '{:.1f}')} | {_pm(q[0] * 100, q[1] * 100, '{:.1f}')} % "
-                         f"| {_pm(*kl, '{:.2f}')} | GPU, 400k steps | |")
+                         f"| {_pm(*kl, '{:.2f}')} | GPU, 400k steps | | |")
         for obj, row in results["rows"].get(ds, {}).items():
             s = row["summary"]
             m, q, kl = s["modes_covered"], s["high_quality"], s["reverse_kl"]
             lines.append(f"| {obj} | {len(row['per_seed'])} | {_pm(*m, '{:.1f}')} | {_pm(q[0] * 100, q[1] * 100, '{:.1f}')} % "
-                         f"| {_pm(*kl, '{:.2f}')} | {row['train_s']:.0f} | {row['train_s'] / len(row['per_seed']):.0f} |")
+                         f"| {_pm(*kl, '{:.2f}')} | {row['train_s']:.0f} | {row['train_s'] / len(row['per_seed']):.0f} | {row.get('load_avg_1min', '-')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -200,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="override a TrainConfig default for every row, e.g. --set steps=20000 (JSON values)")
     p.add_argument("--out", default=str(PACKAGE_DIR / "results"), help="folder for quality.json and quality.md")
     p.add_argument("--name", default="quality", help="file stem of the outputs (default quality)")
+    p.add_argument("--merge", action="store_true",
+                   help="add the rows to those already in the output JSON (re-read before every write, so that "
+                        "several invocations can fill one table)")
     args = p.parse_args(argv)
 
     from divergences.train import TrainConfig
@@ -234,12 +238,23 @@ def main(argv: list[str] | None = None) -> int:
             cfg = TrainConfig(objective=obj, progress=False, **overrides)
             r = train_seeds(cfg, ds, list(range(n_seeds)))
             row = {"per_seed": r["per_seed"], "summary": summarise(r["per_seed"]), "train_s": round(r["train_s"], 2),
-                   "finite_losses": r["finite_losses"], "config": r["config"]}
+                   "finite_losses": r["finite_losses"], "load_avg_1min": round(os.getloadavg()[0], 1),
+                   "config": r["config"]}
             results["rows"].setdefault(ds, {})[obj] = row
+            path = os.path.join(args.out, f"{args.name}.json")
+            if args.merge and os.path.exists(path):
+                with open(path) as f:
+                    old = json.load(f)
+                rows = old.get("rows", {})
+                for d, new in results["rows"].items():
+                    rows.setdefault(d, {}).update(new)
+                results["rows"] = rows
+                results["datasets"] = [d for d in DATASETS if d in rows]
+                results["command"] = "python -m benchmarks.quality (several invocations, --merge; see each row's config)"
             s = row["summary"]
             print(f"{ds:5s} {obj:24s} seeds {n_seeds:2d}  modes {s['modes_covered'][0]:5.2f}  "
                   f"HQ {100 * s['high_quality'][0]:5.1f}%  rKL {s['reverse_kl'][0]:.3f}  {r['train_s']:.0f} s", flush=True)
-            with open(os.path.join(args.out, f"{args.name}.json"), "w") as f:
+            with open(path, "w") as f:
                 json.dump(results, f, indent=1)
             with open(os.path.join(args.out, f"{args.name}.md"), "w") as f:
                 f.write(markdown(results))
