@@ -167,7 +167,7 @@ def markdown(results: dict[str, Any]) -> str:
             s = row["summary"]
             m, q, kl = s["modes_covered"], s["high_quality"], s["reverse_kl"]
             lines.append(f"| {obj} | {len(row['per_seed'])} | {_pm(*m, '{:.1f}')} | {_pm(q[0] * 100, q[1] * 100, '{:.1f}')} % "
-                         f"| {_pm(*kl, '{:.2f}')} | {row['train_s']:.0f} | {row['train_s'] / len(row['per_seed']):.0f} | {row.get('load_avg_1min', '-')} |")
+                         f"| {_pm(*kl, '{:.3f}')} | {row['train_s']:.0f} | {row['train_s'] / len(row['per_seed']):.0f} | {row.get('load_avg_1min', '-')} |")
         lines.append("")
     return "\n".join(lines)
 
