@@ -154,3 +154,12 @@ def test_protocol_seed_is_the_training_command_seed(tmp_path):
     # a mode's std (0.025); another seed's samples are O(1) away.
     np.testing.assert_allclose(r["samples"][1], x, atol=0.025)
     assert np.abs(r["samples"][0] - x).mean() > 0.5
+
+
+def test_standardisation_is_on_by_default_except_for_linear_dual():
+    from divergences.train import resolve_config
+
+    assert resolve_config(TrainConfig(objective="nsgan")).standardize is True
+    assert resolve_config(TrainConfig(objective="mmd")).standardize is True
+    assert resolve_config(TrainConfig(objective="linear-dual")).standardize is False
+    assert resolve_config(TrainConfig(objective="nsgan", standardize=False)).standardize is False

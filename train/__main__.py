@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-projections", type=int)
     p.add_argument("--n-features", type=int, help="random features of the linear-dual discriminator")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
-                   help="train the MLP on standardised data, samples mapped back (default on)")
+                   help="train the MLP on standardised data, samples mapped back (default on, off for linear-dual)")
     p.add_argument("--ema-decay", type=float,
                    help="decay of the generator's parameter average that evaluation samples from (0: off)")
     p.add_argument("--steps-per-call", type=int, help="generator steps fused per compiled call (default 50; DCGAN 1)")
