@@ -88,6 +88,9 @@ class TrainConfig:
     n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
     feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
     dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")
+    standardize: bool | None = _f(None, "train the MLP on standardised data (mean 0, one scale), samples "
+                                        "mapped back to data units; default per objective (all but linear-dual, "
+                                        "whose feature bandwidths are in data units)")
     ema_decay: float = _f(0.999, "decay of the generator's parameter average that evaluation samples "
                                  "from (0: the raw parameters)")
     steps_per_call: int | None = _f(None, "generator steps fused per compiled call; default 50 (MLP), 1 (DCGAN)")

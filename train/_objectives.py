@@ -109,6 +109,7 @@ class GeneratorInputs(NamedTuple):
 # ``defaults`` override them (DCGAN-style Adam, Radford et al. 2016).
 BASE_DEFAULTS: dict[str, Any] = dict(
     n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, beta1=0.5, beta2=0.999, spectral_norm=False,
+    standardize=True,
 )
 
 
@@ -347,7 +348,8 @@ register(Objective(
     "linear-dual", "Dualing GANs (Li et al. 2017): linear discriminator on random features solved in the "
                    "dual; generator and lambdas ascend the dual jointly",
     generator_loss=_linear_dual_generator,
-    defaults=dict(lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9),
+    # Its random-feature bandwidths are in the data's units: trained on the raw data.
+    defaults=dict(lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9, standardize=False),
 ))
 register(Objective(
     "mmd", "generator trained on a fixed multi-scale Gaussian-kernel MMD (no critic)",

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from divergences.train._blas import single_blas_thread
+from divergences.train._quality import Standardizer, fit_standardizer
 from divergences.train._config import TrainConfig, flag, resolve_config, resumable_fields
 from divergences.train._data import Dataset, dataset_from_array, load_dataset
 from divergences.train._parallel import gather, put_replicated
@@ -424,23 +425,27 @@ def _fit(cfg, *, data, generator, critic, optimizer, critic_optimizer, resume, i
     if ckpt is None and cfg.checkpoint_every > 0:
         ckpt = Checkpointer(ckpt_dir)
 
+    standardizer = _standardizer(cfg, dataset)
     log(f"config ({out}/config.json): {json.dumps(dataclasses.asdict(cfg))}")
     if primary:
         with open(os.path.join(out, "config.json"), "w") as f:
             f.write(cfg.to_json())
         _write_json(os.path.join(out, "run.json"), {
             "data_dim": dataset.dim, "image_shape": dataset.image_shape,
+            "standardizer": None if standardizer is None else {
+                "shift": np.asarray(standardizer.shift).tolist(), "scale": float(standardizer.scale)},
             "generator": "default" if generator is None else type(generator).__name__,
             "critic": "default" if critic is None else type(critic).__name__,
         })
         with open(metrics_path, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in records)
 
-    data_arr = jnp.asarray(dataset.train)
+    data_arr = jnp.asarray(dataset.train if standardizer is None else standardizer.forward(dataset.train))
     if mesh is not None:
         data_arr, state, key = put_replicated((data_arr, state, key), mesh)
     gen_module = state.generator.module
-    sample_fn = jax.jit(lambda p, k, n: sample_generator(gen_module, cfg, p, k, n), static_argnums=2)
+    sample_fn = jax.jit(lambda p, k, n: _to_data(standardizer, sample_generator(gen_module, cfg, p, k, n)),
+                        static_argnums=2)
     classifier = None
     if dataset.labels_train is not None:
         from divergences.train._metrics import DigitClassifier
@@ -605,8 +610,23 @@ def load_generator(run_dir: str, *, generator: Any = None) -> tuple[Callable[[ja
     with open(paths["generator.msgpack"], "rb") as f:
         params = serialization.from_bytes(template, f.read())
     params = jax.tree.map(jnp.asarray, params)
-    sample_fn = jax.jit(lambda p, k, n: sample_generator(module, cfg, p, k, n), static_argnums=2)
+    st = info.get("standardizer")
+    standardizer = None if st is None else Standardizer(np.asarray(st["shift"], np.float32),
+                                                        np.asarray(st["scale"], np.float32))
+    sample_fn = jax.jit(lambda p, k, n: _to_data(standardizer, sample_generator(module, cfg, p, k, n)),
+                        static_argnums=2)
     return (lambda key, n: sample_fn(params, key, int(n))), cfg
+
+
+def _standardizer(cfg: TrainConfig, dataset) -> Standardizer | None:
+    """The standardisation the MLP trains in (``cfg.standardize``), fitted to the training data; None: raw data."""
+    if not cfg.standardize or cfg.model != "mlp" or dataset.image_shape is not None:
+        return None
+    return fit_standardizer(np.asarray(dataset.train))
+
+
+def _to_data(standardizer: Standardizer | None, samples: jax.Array) -> jax.Array:
+    return samples if standardizer is None else standardizer.inverse(samples)
 
 
 def _format_summary(summary: dict[str, Any], out: str) -> str:
