@@ -8,7 +8,8 @@ on our 2-core test machine where ``np.sort`` takes about 11 ms. This module
 therefore chooses the sort per platform with :func:`jax.lax.platform_dependent`,
 and by size:
 
-* **CPU, calls of at least** :data:`HOST_SORT_MIN_SIZE` **values**: a host
+* **CPU, calls of at least** :data:`HOST_SORT_MIN_SIZE` **values**
+  (:data:`HOST_ARGSORT_MIN_SIZE` for a permutation): a host
   call (:func:`jax.pure_callback`) into NumPy. Values only
   (:func:`sort` without differentiation) use ``np.sort``. A permutation
   (:func:`argsort`) packs each float32 key, mapped to an order-preserving
@@ -16,7 +17,8 @@ and by size:
   (NumPy's SIMD quicksort): a *stable* argsort several times faster than
   ``np.argsort(kind="stable")``. float64 keys fall back to
   ``np.argsort(kind="stable")``.
-* **CPU, smaller calls; GPU, TPU**: ``jnp.sort`` and
+* **CPU, smaller calls; GPU, TPU**: XLA's sort (values as order-preserving
+  integer keys, which XLA compares faster than floats) and
   ``jnp.argsort(stable=True)``. A host call has a fixed cost that dominates
   a small sort, where XLA's sort is cheap.
 
@@ -142,10 +144,12 @@ def _np_searchsorted(a: np.ndarray, v: np.ndarray, side: str) -> np.ndarray:
 # Platform- and size-dependent primitives.
 
 # A host call has a fixed cost (the callback's dispatch) that XLA's own sort
-# does not; below this many values in one call (every array and every batch
-# row together) XLA's sort is the faster one on CPU too. The crossover is
-# measured by ``python -m benchmarks --only sort_crossover``.
-HOST_SORT_MIN_SIZE = 1024
+# does not; below these many values in one call (every array and every batch
+# row together) XLA's sort is the faster one on CPU too. The crossovers are
+# measured by ``python -m benchmarks --only sort_crossover``: values (sorted
+# by XLA as integer keys, see ``_xla_sort``) and permutations differ.
+HOST_SORT_MIN_SIZE = 2048
+HOST_ARGSORT_MIN_SIZE = 1024
 
 
 def _moved_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
@@ -164,17 +168,32 @@ def _total_size(xs) -> int:
     return sum(math.prod(x.shape) for x in xs)
 
 
-def use_host_sort(size: int) -> bool:
+def use_host_sort(size: int, *, permutation: bool = False) -> bool:
     """Whether a sort of ``size`` values in all goes to the host on CPU (elsewhere XLA always sorts)."""
-    return size >= HOST_SORT_MIN_SIZE
+    return size >= (HOST_ARGSORT_MIN_SIZE if permutation else HOST_SORT_MIN_SIZE)
+
+
+def _float_keys(x: jax.Array) -> jax.Array:
+    """Order-preserving map of IEEE floats onto signed integers of the same width (an involution)."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"int{8 * x.dtype.itemsize}"))
+    return bits ^ ((bits >> (8 * x.dtype.itemsize - 1)) & jnp.array(np.iinfo(bits.dtype).max, bits.dtype))
 
 
 def _xla_argsort(xs, axis):
     return tuple(jnp.moveaxis(jnp.argsort(x, axis=axis, stable=True).astype(jnp.int32), axis, -1) for x in xs)
 
 
+def _xla_sort_one(x, axis):
+    x = jnp.moveaxis(x, axis, -1)
+    if x.dtype not in (jnp.float32, jnp.float64):
+        return jnp.sort(x, axis=-1)
+    # XLA's CPU sort compares integers several times faster than floats (whose
+    # comparator orders NaN and signed zeros); the map is its own inverse.
+    return jax.lax.bitcast_convert_type(_float_keys(jnp.sort(_float_keys(x), axis=-1)), x.dtype)
+
+
 def _xla_sort(xs, axis):
-    return tuple(jnp.moveaxis(jnp.sort(x, axis=axis), axis, -1) for x in xs)
+    return tuple(_xla_sort_one(x, axis) for x in xs)
 
 
 def _host_many(fn, axis):
@@ -183,7 +202,7 @@ def _host_many(fn, axis):
 
 def _dispatch(xs, axis, host_fn, xla_fn, out_dtype):
     """``xla_fn(xs, axis)`` or, on CPU for large calls, ``host_fn`` through one host call for all of ``xs``."""
-    if not use_host_sort(_total_size(xs)):
+    if not use_host_sort(_total_size(xs), permutation=out_dtype is not None):
         return xla_fn(xs, axis)
 
     def on_cpu(*xs):
@@ -237,7 +256,7 @@ def argsort(x: ArrayLike, axis: int = -1) -> jax.Array:
     the sorted axis comes **last** in the result (for ``axis=-1``, exactly
     ``jnp.argsort``). Not differentiable (an integer array); differentiate
     through a gather with it. On CPU, calls of at least
-    :data:`HOST_SORT_MIN_SIZE` values (under ``vmap``: all problems together)
+    :data:`HOST_ARGSORT_MIN_SIZE` values (under ``vmap``: all problems together)
     go to NumPy, smaller ones to XLA's sort.
 
     Args:
@@ -340,6 +359,6 @@ def searchsorted(a: ArrayLike, v: ArrayLike, *, side: str = "left") -> jax.Array
             fn = jax.vmap(fn)
         return fn(a, v)
 
-    if not use_host_sort(a.size + v.size):
+    if not use_host_sort(a.size + v.size, permutation=True):
         return elsewhere(a, v)
     return jax.lax.platform_dependent(a, v, cpu=on_cpu, default=elsewhere)

@@ -18,6 +18,20 @@ import divergences as dv
 RTOL = 1e-5  # float32 means of O(100) terms
 
 
+@pytest.fixture
+def sort_path(monkeypatch):
+    """``sort_path("xla" | "host")`` forces every sort onto one path (the host call is the CPU path)."""
+    from divergences import _sort
+
+    def force(path):
+        for name in ("HOST_SORT_MIN_SIZE", "HOST_ARGSORT_MIN_SIZE"):
+            monkeypatch.setattr(_sort, name, 0 if path == "host" else 2**62)
+        jax.clear_caches()  # traces made under the other threshold
+
+    yield force
+    jax.clear_caches()  # before monkeypatch restores the thresholds
+
+
 @pytest.fixture(scope="module")
 def clouds():
     rng = np.random.default_rng(0)
@@ -208,9 +222,7 @@ def test_homogeneous_in_the_scale_of_the_data(clouds, scale):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_host_and_xla_sorts_give_the_same_values_and_gradients(monkeypatch, clouds, weighted):
-    from divergences import _sort
-
+def test_host_and_xla_sorts_give_the_same_values_and_gradients(sort_path, clouds, weighted):
     x, y, theta, a, b = clouds
     kw = {"x_weights": a, "y_weights": b} if weighted else {}
     f = lambda x, y: dv.sliced_wasserstein(x, y, None, projections=theta, p=2, **kw)
@@ -225,15 +237,9 @@ def test_host_and_xla_sorts_give_the_same_values_and_gradients(monkeypatch, clou
             jax.jit(lambda x, y: dv.sliced_wasserstein(x, y, None, projections=theta, chunk_size=5, **kw))(x, y),
         )
 
-    try:
-        monkeypatch.setattr(_sort, "HOST_SORT_MIN_SIZE", 2**62)
-        jax.clear_caches()
-        xla = run()
-        monkeypatch.setattr(_sort, "HOST_SORT_MIN_SIZE", 0)
-        jax.clear_caches()
-        host = run()
-    finally:
-        monkeypatch.undo()
-        jax.clear_caches()
+    sort_path("xla")
+    xla = run()
+    sort_path("host")
+    host = run()
     for got, ref in zip(jax.tree_util.tree_leaves(host), jax.tree_util.tree_leaves(xla)):
         np.testing.assert_allclose(got, ref, rtol=RTOL, atol=1e-7)

@@ -40,8 +40,23 @@ def samples():
 # ---------------------------------------------------------------- the sort
 
 
+@pytest.fixture
+def sort_path(monkeypatch):
+    """``sort_path("xla" | "host")`` forces every sort onto one path (the host call is the CPU path)."""
+
+    def force(path):
+        for name in ("HOST_SORT_MIN_SIZE", "HOST_ARGSORT_MIN_SIZE"):
+            monkeypatch.setattr(_sort, name, 0 if path == "host" else 2**62)
+        jax.clear_caches()  # traces made under the other threshold
+
+    yield force
+    jax.clear_caches()  # before monkeypatch restores the thresholds
+
+
+@pytest.mark.parametrize("path", ["xla", "host"])
 @pytest.mark.parametrize("jit", [False, True])
-def test_sort_matches_jnp_with_ties_and_signed_zeros(jit):
+def test_sort_matches_jnp_with_ties_and_signed_zeros(sort_path, jit, path):
+    sort_path(path)
     rng = np.random.default_rng(1)
     x = rng.integers(-3, 4, size=(4, 50)).astype(np.float32)  # many ties
     x[0, :5] = [0.0, -0.0, 0.0, -0.0, 0.0]
@@ -321,15 +336,9 @@ def test_large_spread_and_single_samples():
 # ---------------------------------------------------------------- XLA and host sorts: same answers
 
 
-def _with_threshold(monkeypatch, path):
-    """Force every sort onto one path (XLA's sort, or the host call on CPU)."""
-    monkeypatch.setattr(_sort, "HOST_SORT_MIN_SIZE", 0 if path == "host" else 2**62)
-    jax.clear_caches()
-
-
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("p", [1, 2])
-def test_host_and_xla_sorts_give_the_same_values_and_gradients(monkeypatch, samples, weighted, p):
+def test_host_and_xla_sorts_give_the_same_values_and_gradients(sort_path, samples, weighted, p):
     x, y, a, b = samples
     kw = {"x_weights": a, "y_weights": b} if weighted else {}
     xb = jnp.stack([x, 2 * x + 1, -x], axis=1)  # a batch along axis 1
@@ -343,14 +352,10 @@ def test_host_and_xla_sorts_give_the_same_values_and_gradients(monkeypatch, samp
             jax.jit(jax.vmap(jax.grad(f), in_axes=(1, None)))(xb, y),
         )
 
-    try:
-        _with_threshold(monkeypatch, "xla")
-        xla = run()
-        _with_threshold(monkeypatch, "host")
-        host = run()
-    finally:
-        monkeypatch.undo()
-        jax.clear_caches()
+    sort_path("xla")
+    xla = run()
+    sort_path("host")
+    host = run()
     for got, ref in zip(jax.tree_util.tree_leaves(host), jax.tree_util.tree_leaves(xla)):
         np.testing.assert_allclose(got, ref, rtol=RTOL, atol=1e-7)
 
@@ -371,3 +376,17 @@ def test_sort_is_chosen_by_total_size():
     assert _callbacks(jax.vmap(dv.wasserstein_1d), jnp.ones((8, small)), jnp.ones((8, small))) == 1
     assert _callbacks(jax.vmap(dv.wasserstein_1d), jnp.ones((2, 64)), jnp.ones((2, 64))) == 0
     assert _callbacks(jax.vmap(jax.vmap(_sort.sort)), jnp.ones((4, 4, small))) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_xla_integer_key_sort_matches_jnp_sort(dtype):
+    # Signed zeros, infinities, ties, subnormals: the order-preserving
+    # integer map sorts them as np.sort does (equal values compare equal;
+    # XLA's CPU float comparator treats subnormals as zero, NumPy does not).
+    with jax.enable_x64(dtype == "float64"):
+        x = np.array([3.0, -0.0, 0.0, -np.inf, np.inf, 1e-42, -1e-42, 2.0, 2.0, -5.5, 0.0, -0.0], dtype)
+        x = np.stack([x, x[::-1], np.random.default_rng(0).standard_normal(x.size).astype(dtype)])
+        got = jax.jit(lambda a: _sort._xla_sort((a,), -1)[0])(x)
+        assert got.dtype == x.dtype
+        np.testing.assert_array_equal(got, np.sort(x, axis=-1))
+        np.testing.assert_array_equal(_sort._xla_sort((x,), 0)[0], np.sort(x, axis=0).T)
