@@ -44,7 +44,7 @@ __all__ = ["knn_kl_divergence"]
 
 # Up to this dimension the k-d tree beats brute force on CPU; above it the
 # tree visits most leaves (measured by ``python -m benchmarks --only knn*``).
-TREE_MAX_DIM = 16
+TREE_MAX_DIM = 7
 
 # Candidates beyond the k-th neighbour, so that zero distances (points that
 # coincide at the working precision) can be skipped.
@@ -89,6 +89,8 @@ def _tree_query(a: np.ndarray, b: np.ndarray, k: int, c: int, exclude_self: bool
     def query(rows, kk):
         dist, idx = tree.query(a[rows], k=kk + s, workers=-1)
         dist, idx = dist.reshape(len(rows), -1), idx.reshape(len(rows), -1)
+        if exclude_self and np.all(idx[:, 0] == rows):
+            return dist[:, 1:], idx[:, 1:]  # each point its own nearest neighbour
         if exclude_self:
             # Self is at distance 0, among any exact duplicates: move it last, drop it.
             order = np.argsort(idx == rows[:, None], axis=1, kind="stable")
@@ -117,13 +119,17 @@ def _tree_candidates(x: jax.Array, y: jax.Array, k: int, cx: int, cy: int):
 def _kth_positive_sq_dist(a: jax.Array, b: jax.Array, idx: jax.Array, k: int) -> jax.Array:
     """The k-th smallest positive squared distance from each row of ``a`` to its candidates ``b[idx]``.
 
+    The candidates come nearest first, zero distances (exact duplicates) at
+    the front, so the k-th positive one sits ``k - 1`` places after them.
     Recomputed from coordinate differences, so differentiable in ``a`` and
     ``b``. A row with fewer than ``k`` positive candidate distances gets 0.
     """
     diff = a[:, None, :] - b[idx]  # [n, c, d]
     d2 = jnp.sum(diff * diff, axis=-1)
-    d2 = jnp.sort(jnp.where(d2 > 0, d2, jnp.inf), axis=-1)[:, k - 1]
-    return jnp.where(jnp.isfinite(d2), d2, 0)
+    c = d2.shape[1]
+    pos = k - 1 + jnp.sum(d2 == 0, axis=1)
+    kth = jnp.take_along_axis(d2, jnp.minimum(pos, c - 1)[:, None], axis=1)[:, 0]
+    return jnp.where(pos < c, kth, 0)
 
 
 @functools.partial(jax.jit, static_argnames=("k", "block_size"))
