@@ -427,10 +427,9 @@ def _per_direction(x, y, wx, wy, theta, p, chunk_size):
     d, L = theta.shape
 
     def one_chunk(th):  # th: [d, c]
-        # Projections as [c, n] (one product each, no transpose materialised),
-        # so that the sort runs along the last, contiguous axis; both samples
-        # are sorted in one call.
-        return _wpp(th.T @ x.T, th.T @ y.T, wx, wy, p)
+        # Projections [n, c], sorted along the samples (axis 0); the sort
+        # returns them as [c, n], and sorts both samples in one call.
+        return _wpp(x @ th, y @ th, wx, wy, p, axis=0)
 
     if chunk_size is None or chunk_size >= L:
         return one_chunk(theta)
