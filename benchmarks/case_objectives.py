@@ -51,7 +51,7 @@ def objective_case(objective: str) -> Case:
         sizes=sizes + extra,
         ours=ours,
         peers={"wgan-gp step (ours)": reference},
-        note="grid data; peer: our WGAN-GP step, n_critic=5",
+        note="25-Gaussian grid; peer: our WGAN-GP step, n_critic=5",
     )
 
 
