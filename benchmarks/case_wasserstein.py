@@ -2,7 +2,13 @@
 
 * ``wasserstein_1d``: :func:`divergences.wasserstein_1d` (W1) against
   ``scipy.stats.wasserstein_distance`` and POT's ``ot.wasserstein_1d``, for
-  n = m from 1e3 to 1e7 (two Gaussian samples, float32).
+  n = m from 128 to 1e6 (two Gaussian samples, float32).
+* ``sort_crossover``: our sort (:func:`divergences._sort.sort`, which picks
+  the path by size) against each path forced, XLA's sort (as integer keys)
+  and the host call, around ``HOST_SORT_MIN_SIZE``.
+* ``sliced_wasserstein_floor``: the two projections ``[n, d] @ [d, L]``
+  alone (the floor), with the whole ``sliced_wasserstein`` as its peer: the
+  ratio is our time over the floor (goal: at most 1.5).
 * ``sliced_wasserstein``: :func:`divergences.sliced_wasserstein` (SW2, random
   directions) against POT's ``ot.sliced_wasserstein_distance`` and ott-jax's
   ``ott.tools.sliced.sliced_wasserstein`` with the same number of directions:
@@ -74,6 +80,39 @@ def wasserstein_1d_case(n: int) -> Case:
     )
 
 
+def sort_crossover_case(n: int) -> Case:
+    from divergences import _sort
+
+    x = jax.device_put(_pair_1d(n)[0])
+    ours = jax.jit(_sort.sort)
+    xla = jax.jit(lambda a: _sort._xla_sort((a,), -1)[0])
+    host = jax.jit(lambda a: jax.pure_callback(lambda b: _sort._np_sort(b, -1), jax.ShapeDtypeStruct(a.shape, a.dtype), a))
+    path = "host" if _sort.use_host_sort(n) else "XLA"
+    return Case(
+        name="sort_crossover",
+        sizes=f"n={n}",
+        ours=lambda: ours(x),
+        peers={"XLA sort (integer keys)": lambda: xla(x), "host np.sort": lambda: host(x)},
+        note=f"float32 values; ours takes the {path} path on CPU (HOST_SORT_MIN_SIZE={_sort.HOST_SORT_MIN_SIZE})",
+    )
+
+
+def sliced_floor_case(n: int, d: int, n_projections: int) -> Case:
+    x, y = _clouds(n, d)
+    xj, yj = jax.device_put(x), jax.device_put(y)
+    key = jax.random.key(0)
+    theta = jax.random.normal(key, (d, n_projections))
+    floor = jax.jit(lambda a, b, t: (t.T @ a.T, t.T @ b.T))
+    ours = jax.jit(functools.partial(dv.sliced_wasserstein, n_projections=n_projections, p=2))
+    return Case(
+        name="sliced_wasserstein_floor",
+        sizes=f"n={n}, d={d}, directions={n_projections}",
+        ours=lambda: floor(xj, yj, theta),
+        peers={"sliced_wasserstein (ours)": lambda: ours(xj, yj, key)},
+        note="floor: the two [n, d] @ [d, L] projections alone; the ratio is SW time / floor time",
+    )
+
+
 def sliced_wasserstein_case(n: int, d: int, n_projections: int) -> Case:
     x, y = _clouds(n, d)
     xj, yj = jax.device_put(x), jax.device_put(y)
@@ -106,8 +145,12 @@ def cases(quick: bool) -> list[Case]:
         return [
             *(wasserstein_1d_case(n) for n in (100, 1_000, 10_000)),
             sliced_wasserstein_case(500, 8, 16),
+            sliced_floor_case(500, 8, 16),
+            sort_crossover_case(1_000),
         ]
-    out = [wasserstein_1d_case(n) for n in (1_000, 10_000, 100_000, 1_000_000, 10_000_000)]
+    out = [wasserstein_1d_case(n) for n in (128, 1_000, 10_000, 100_000, 1_000_000)]
+    out += [sort_crossover_case(n) for n in (512, 1_024, 2_048, 4_096, 8_192)]
+    out += [sliced_floor_case(10_000, 784, 128)]
     # Scaling in n at fixed d and directions (3 decades).
     out += [sliced_wasserstein_case(n, 16, 8) for n in (100, 1_000, 10_000, 100_000)]
     # The grid over dimension and directions, MNIST-sized included.

@@ -12,13 +12,21 @@ nearest neighbour among the :math:`y_j`,
 consistent (it converges to KL(P || Q) as n, m grow) for densities, with
 no bandwidth to choose.
 
-Distances are computed in row blocks (``lax.map`` over blocks of ``x``, one
-``[block_size, n + m]`` matrix of squared distances at a time, then
-``lax.top_k``), so memory is ``O(block_size * (n + m))``. The k nearest
-neighbours are selected from matrix-product distances and their distances
-recomputed exactly from coordinate differences, so that small distances
-(the ones that matter here) do not suffer the cancellation of
-``||a||^2 + ||b||^2 - 2 a.b``.
+The neighbours are *found* without gradients and their distances then
+*recomputed* in JAX from coordinate differences, so gradients flow to the
+samples and small distances (the ones that matter here) are exact:
+
+* **CPU, d <=** :data:`TREE_MAX_DIM`: scipy's k-d tree (``cKDTree``, its
+  queries on every core, ``workers=-1``) on the host, through
+  :func:`jax.pure_callback`: O(n log n) in low dimension.
+* **GPU, TPU, and CPU at higher d**: blocked brute force (``lax.map`` over
+  blocks of ``x``, one ``[block_size, n + m]`` matrix of squared distances at
+  a time, then ``lax.top_k``), memory ``O(block_size * (n + m))``.
+
+Both give the same candidates, hence the same values and gradients. The
+samples are centred on the mean of ``x`` before anything is squared (in the
+input's own precision when it is a concrete array), so a translation of both
+samples does not change the answer.
 """
 
 from __future__ import annotations
@@ -27,15 +35,24 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
 
 __all__ = ["knn_kl_divergence"]
 
+# Up to this dimension the k-d tree beats brute force on CPU; above it the
+# tree visits most leaves (measured by ``python -m benchmarks --only knn*``).
+TREE_MAX_DIM = 7
 
-def _kth_sq_dist(a: jax.Array, b: jax.Array, k: int, block_size: int, exclude_self: bool) -> jax.Array:
-    """Squared distance from each row of ``a`` to its k-th nearest row of ``b``: ``[n]``."""
+# Candidates beyond the k-th neighbour, so that zero distances (points that
+# coincide at the working precision) can be skipped.
+EXTRA_CANDIDATES = 2
+
+
+def _brute_candidates(a: jax.Array, b: jax.Array, c: int, block_size: int, exclude_self: bool) -> jax.Array:
+    """Indices ``[n, c]`` of the ``c`` nearest rows of ``b`` to each row of ``a`` (self excluded)."""
     n = a.shape[0]
     nb = -(-n // block_size)
     a_pad = jnp.pad(a, ((0, nb * block_size - n), (0, 0)))
@@ -45,30 +62,110 @@ def _kth_sq_dist(a: jax.Array, b: jax.Array, k: int, block_size: int, exclude_se
     def block(i):
         start = i * block_size
         rows = jax.lax.dynamic_slice_in_dim(a_pad, start, block_size)
+        # Only a selection: the data are centred, so the expansion does not
+        # cancel at large offsets, and the distances are recomputed exactly.
         d2 = jnp.sum(rows * rows, -1)[:, None] + bb[None, :] - 2 * (rows @ b.T)
         if exclude_self:
             r = start + jnp.arange(block_size)
             d2 = jnp.where(r[:, None] == cols[None, :], jnp.inf, d2)
-        _, idx = jax.lax.top_k(-jax.lax.stop_gradient(d2), k)  # [B, k]
-        # Exact distances of the k selected neighbours (coordinate differences).
-        diff = rows[:, None, :] - b[idx]  # [B, k, d]
-        return jnp.max(jnp.sum(diff * diff, axis=-1), axis=-1)
+        return jax.lax.top_k(-d2, c)[1].astype(jnp.int32)
 
-    return jax.lax.map(jax.checkpoint(block), jnp.arange(nb)).reshape(-1)[:n]
+    return jax.lax.map(block, jnp.arange(nb)).reshape(nb * block_size, c)[:n]
+
+
+def _tree_query(a: np.ndarray, b: np.ndarray, k: int, c: int, exclude_self: bool) -> np.ndarray:
+    """Host k-d tree: indices ``[n, c]``; rows whose k nearest include a zero distance get ``c`` true candidates.
+
+    Rows without zero distances need only their ``k`` nearest; the last of
+    them fills the other columns (the k-th smallest positive distance is
+    the same).
+    """
+    from scipy.spatial import cKDTree
+
+    a, b = np.asarray(a), np.asarray(b)
+    tree = cKDTree(b)
+    s = int(exclude_self)
+
+    def query(rows, kk):
+        dist, idx = tree.query(a[rows], k=kk + s, workers=-1)
+        dist, idx = dist.reshape(len(rows), -1), idx.reshape(len(rows), -1)
+        if exclude_self and np.all(idx[:, 0] == rows):
+            return dist[:, 1:], idx[:, 1:]  # each point its own nearest neighbour
+        if exclude_self:
+            # Self is at distance 0, among any exact duplicates: move it last, drop it.
+            order = np.argsort(idx == rows[:, None], axis=1, kind="stable")
+            idx = np.take_along_axis(idx, order, 1)[:, :kk]
+            dist = np.take_along_axis(dist, order, 1)[:, :kk]
+        return dist, idx
+
+    rows = np.arange(a.shape[0])
+    dist, idx = query(rows, k)
+    out = np.concatenate([idx, np.repeat(idx[:, -1:], c - k, axis=1)], axis=1)
+    zero = np.flatnonzero(np.any(dist <= 0, axis=1))
+    if zero.size and c > k:
+        out[zero] = query(zero, c)[1]
+    return out.astype(np.int32)
+
+
+def _tree_candidates(x: jax.Array, y: jax.Array, k: int, cx: int, cy: int):
+    def host(x, y):
+        return _tree_query(x, x, k, cx, True), _tree_query(x, y, k, cy, False)
+
+    n = x.shape[0]
+    out = (jax.ShapeDtypeStruct((n, cx), jnp.int32), jax.ShapeDtypeStruct((n, cy), jnp.int32))
+    return jax.pure_callback(host, out, x, y, vmap_method="sequential")
+
+
+def _kth_positive_sq_dist(a: jax.Array, b: jax.Array, idx: jax.Array, k: int) -> jax.Array:
+    """The k-th smallest positive squared distance from each row of ``a`` to its candidates ``b[idx]``.
+
+    The candidates come nearest first, zero distances (exact duplicates) at
+    the front, so the k-th positive one sits ``k - 1`` places after them.
+    Recomputed from coordinate differences, so differentiable in ``a`` and
+    ``b``. A row with fewer than ``k`` positive candidate distances gets 0.
+    """
+    diff = a[:, None, :] - b[idx]  # [n, c, d]
+    d2 = jnp.sum(diff * diff, axis=-1)
+    c = d2.shape[1]
+    pos = k - 1 + jnp.sum(d2 == 0, axis=1)
+    kth = jnp.take_along_axis(d2, jnp.minimum(pos, c - 1)[:, None], axis=1)[:, 0]
+    return jnp.where(pos < c, kth, 0)
 
 
 @functools.partial(jax.jit, static_argnames=("k", "block_size"))
 def _knn_core(x, y, k, block_size):
     n, d = x.shape
     m = y.shape[0]
-    rho2 = _kth_sq_dist(x, x, k, block_size, True)
-    nu2 = _kth_sq_dist(x, y, k, block_size, False)
+    centre = jax.lax.stop_gradient(jnp.mean(x, axis=0))
+    x, y = x - centre, y - centre  # differences, hence the result, unchanged
+    cx, cy = min(k + EXTRA_CANDIDATES, n - 1), min(k + EXTRA_CANDIDATES, m)
+    xs, ys = jax.lax.stop_gradient(x), jax.lax.stop_gradient(y)
+
+    def brute(xs, ys):
+        return _brute_candidates(xs, xs, cx, block_size, True), _brute_candidates(xs, ys, cy, block_size, False)
+
+    if d <= TREE_MAX_DIM:
+        ix, iy = jax.lax.platform_dependent(xs, ys, cpu=lambda a, b: _tree_candidates(a, b, k, cx, cy), default=brute)
+    else:
+        ix, iy = brute(xs, ys)
+    rho2 = _kth_positive_sq_dist(x, x, ix, k)
+    nu2 = _kth_positive_sq_dist(x, y, iy, k)
     tiny = jnp.finfo(x.dtype).tiny
-    # log(nu / rho) = (log nu^2 - log rho^2) / 2; a zero distance (duplicate
-    # points) is clamped to the smallest normal number (finite, see docstring).
+    # log(nu / rho) = (log nu^2 - log rho^2) / 2; a point with fewer than k
+    # positive candidate distances is clamped to the smallest normal number.
     log_ratio = 0.5 * (jnp.log(jnp.maximum(nu2, tiny)) - jnp.log(jnp.maximum(rho2, tiny)))
-    value = d * jnp.mean(log_ratio) + jnp.log(m / (n - 1.0))
-    return value, jnp.min(rho2), jnp.min(nu2)
+    return d * jnp.mean(log_ratio) + jnp.log(m / (n - 1.0))
+
+
+def _duplicates(x: np.ndarray, y: np.ndarray, k: int) -> tuple[bool, bool]:
+    """Genuine repeats in the input's own precision: (a point of ``x`` has >= k copies in ``x``, >= k in ``y``)."""
+    n = x.shape[0]
+    _, inv, counts = np.unique(x, axis=0, return_inverse=True, return_counts=True)
+    repeated = counts.max() - 1 >= k
+    _, inv, _ = np.unique(np.concatenate([x, y]), axis=0, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    in_y = np.bincount(inv[n:], minlength=inv.max() + 1)
+    return bool(repeated), bool(in_y[inv[:n]].max() >= k)
 
 
 def knn_kl_divergence(
@@ -88,12 +185,22 @@ def knn_kl_divergence(
     :math:`\nu_k(i)` that to its k-th nearest neighbour in ``y``. The
     estimate can be negative for finite samples; it is in nats.
 
-    Zero distances (a point repeated in ``x``, or shared by ``x`` and ``y``,
-    within the k nearest) make the formula infinite. An eager call raises
-    ``ValueError`` then (naming ``x`` for repeated points, ``y`` for shared
-    ones; jitter the samples or raise ``k``); under ``jit`` the zero
-    distances are clamped to the smallest normal float, so the result is
-    finite, never NaN or a silent -inf, but dominated by those points.
+    Zero distances make the formula infinite. Points that coincide only
+    at the working precision (float64 data cast to float32 when x64 is off,
+    or large offsets) are skipped: :math:`\rho_k(i)` and :math:`\nu_k(i)`
+    are the k-th smallest *positive* distances among the ``k + 2`` nearest
+    candidates (a point with fewer positive ones is clamped to the smallest
+    normal float, finite). Genuinely repeated data, judged in the input's own
+    precision (a point of ``x`` with ``k`` copies in ``x``, or ``k`` copies in
+    ``y``), raise ``ValueError`` in an eager call (naming ``x`` for repeated
+    points, ``y`` for shared ones; jitter the samples or raise ``k``); under
+    ``jit`` they are skipped as above. The samples are centred on the mean
+    of ``x`` first, in the input's precision for concrete arrays, so a
+    common translation does not change the estimate.
+
+    On CPU the neighbours come from scipy's ``cKDTree`` (up to
+    ``d = TREE_MAX_DIM``), elsewhere and above from blocked brute force; both
+    give the same values and gradients (module docstring).
 
     Args:
       x: samples of P, shape ``[n, d]`` (or ``[n]`` for d = 1).
@@ -120,6 +227,7 @@ def knn_kl_divergence(
       55 (2009), eq. (17). Perez-Cruz, "Kullback-Leibler divergence
       estimation of continuous distributions", ISIT 2008.
     """
+    x_in, y_in = x, y
     x = v.as_float_array("x", x, min_ndim=1)
     y = v.as_float_array("y", y, min_ndim=1)
     x = x[:, None] if x.ndim == 1 else x
@@ -133,11 +241,22 @@ def knn_kl_divergence(
         raise v.fail("k", f"must satisfy 1 <= k < n = {n} (samples of `x`) and k <= m = {m} (samples of `y`); got {k}")
     block_size = v.check_int("block_size", block_size, minimum=1)
     dtype = v.float_dtype(x, y)
+    if v.is_concrete(x, y) and not isinstance(x_in, jax.core.Tracer) and not isinstance(y_in, jax.core.Tracer):
+        # In the input's own precision (float64 NumPy data stay float64 here
+        # even when x64 is off): centre before the cast, and tell genuine
+        # repeats from coincidences made by the cast.
+        xa = np.asarray(x_in).reshape(n, -1)
+        ya = np.asarray(y_in).reshape(m, -1)
+        if np.issubdtype(xa.dtype, np.floating) and np.issubdtype(ya.dtype, np.floating) and np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)):
+            repeated, shared = _duplicates(xa, ya, k)
+            if repeated:
+                raise v.fail("x", f"has repeated points: some point appears more than {k} time(s), so its {k}-th nearest neighbour in `x` is at distance 0; jitter the samples or raise `k`")
+            if shared:
+                raise v.fail("y", f"shares points with `x`: some point of `x` appears {k} time(s) or more in `y`, so its {k}-th nearest neighbour in `y` is at distance 0; jitter the samples or raise `k`")
+            centre = np.mean(xa, axis=0, dtype=np.result_type(xa.dtype, ya.dtype))
+            x, y = jnp.asarray(xa - centre, dtype), jnp.asarray(ya - centre, dtype)
     x, y = x.astype(dtype), y.astype(dtype)
-    value, min_rho2, min_nu2 = _knn_core(x, y, k, min(block_size, n))
-    # Value checks: raise eagerly (and under `divergences.checked`).
-    v.require("x", min_rho2 > 0, f"has repeated points: some point's {k}-th nearest neighbour in `x` is at distance 0; jitter the samples or raise `k`")
-    v.require("y", min_nu2 > 0, f"shares points with `x`: some point of `x` has its {k}-th nearest neighbour in `y` at distance 0; jitter the samples or raise `k`")
+    value = _knn_core(x, y, k, min(block_size, n))
     if v.is_concrete(value):
         return value
     ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y))

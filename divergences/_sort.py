@@ -5,25 +5,34 @@ Exact 1-D optimal transport is a sort, so the speed of
 is the speed of the sort. On GPU and TPU, XLA's sort is fast. On CPU it is
 not: for 1,000,000 float32 values, ``jax.jit(jnp.sort)`` takes about 450 ms
 on our 2-core test machine where ``np.sort`` takes about 11 ms. This module
-therefore chooses the sort per platform with :func:`jax.lax.platform_dependent`:
+therefore chooses the sort per platform with :func:`jax.lax.platform_dependent`,
+and by size:
 
-* **CPU**: a host call (:func:`jax.pure_callback`) into NumPy. Values only
+* **CPU, calls of at least** :data:`HOST_SORT_MIN_SIZE` **values**
+  (:data:`HOST_ARGSORT_MIN_SIZE` for a permutation): a host
+  call (:func:`jax.pure_callback`) into NumPy. Values only
   (:func:`sort` without differentiation) use ``np.sort``. A permutation
   (:func:`argsort`) packs each float32 key, mapped to an order-preserving
   integer, with its index into one int64 and sorts those with ``np.sort``
-  (NumPy's SIMD quicksort): a *stable* argsort about 5 times faster than
-  ``np.argsort(kind="stable")`` (35 ms against 166 ms for 1,000,000 values).
-  float64 keys fall back to ``np.argsort(kind="stable")``.
-* **GPU, TPU**: ``jnp.sort`` and ``jnp.argsort(stable=True)``.
+  (NumPy's SIMD quicksort): a *stable* argsort several times faster than
+  ``np.argsort(kind="stable")``. float64 keys fall back to
+  ``np.argsort(kind="stable")``.
+* **CPU, smaller calls; GPU, TPU**: XLA's sort (values as order-preserving
+  integer keys, which XLA compares faster than floats) and
+  ``jnp.argsort(stable=True)``. A host call has a fixed cost that dominates
+  a small sort, where XLA's sort is cheap.
 
 Gradients never pass through the host call: the permutation is a constant
 of the derivative, and values are gathered with
 :func:`jnp.take_along_axis`, whose derivative is a gather (forward mode) or a
 scatter-add (reverse mode). :func:`sort` has a custom JVP, so an
 undifferentiated call pays only for the values, and a differentiated call
-pays for the permutation. The callbacks batch under :func:`jax.vmap` (NumPy
-sorts along the last axis for any leading shape), so ``vmap`` over a batch
-is one host call, not a loop.
+pays for the permutation. :func:`sort_many` and :func:`argsort_many` sort
+several arrays (the two samples of a distance) in one host call. Under
+:func:`jax.vmap` a ``custom_vmap`` rule makes the choice again with the
+batched shapes, so a batch of small problems is one host call when the batch
+is large in all (NumPy sorts along the last axis for any leading shape), and
+never a loop.
 
 All functions work along the last axis and give the same result as their
 ``jnp`` counterparts: ties keep their input order (stable), and ``-0.0``
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import math
 import os
 
 import jax
@@ -42,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-__all__ = ["argsort", "sort", "sort_with_permutation", "searchsorted"]
+__all__ = ["argsort", "argsort_many", "sort", "sort_many", "sort_with_permutation", "searchsorted", "use_host_sort"]
 
 
 # --------------------------------------------------------------------------
@@ -131,7 +141,15 @@ def _np_searchsorted(a: np.ndarray, v: np.ndarray, side: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# Platform-dependent primitives.
+# Platform- and size-dependent primitives.
+
+# A host call has a fixed cost (the callback's dispatch) that XLA's own sort
+# does not; below these many values in one call (every array and every batch
+# row together) XLA's sort is the faster one on CPU too. The crossovers are
+# measured by ``python -m benchmarks --only sort_crossover``: values (sorted
+# by XLA as integer keys, see ``_xla_sort``) and permutations differ.
+HOST_SORT_MIN_SIZE = 2048
+HOST_ARGSORT_MIN_SIZE = 1024
 
 
 def _moved_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
@@ -146,13 +164,107 @@ def _neg_axis(axis: int, ndim: int) -> int:
     return axis % ndim - ndim
 
 
+def _total_size(xs) -> int:
+    return sum(math.prod(x.shape) for x in xs)
+
+
+def use_host_sort(size: int, *, permutation: bool = False) -> bool:
+    """Whether a sort of ``size`` values in all goes to the host on CPU (elsewhere XLA always sorts)."""
+    return size >= (HOST_ARGSORT_MIN_SIZE if permutation else HOST_SORT_MIN_SIZE)
+
+
+def _float_keys(x: jax.Array) -> jax.Array:
+    """Order-preserving map of IEEE floats onto signed integers of the same width (an involution)."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"int{8 * x.dtype.itemsize}"))
+    return bits ^ ((bits >> (8 * x.dtype.itemsize - 1)) & jnp.array(np.iinfo(bits.dtype).max, bits.dtype))
+
+
+def _xla_argsort(xs, axis):
+    return tuple(jnp.moveaxis(jnp.argsort(x, axis=axis, stable=True).astype(jnp.int32), axis, -1) for x in xs)
+
+
+def _xla_sort_one(x, axis):
+    x = jnp.moveaxis(x, axis, -1)
+    if x.dtype not in (jnp.float32, jnp.float64):
+        return jnp.sort(x, axis=-1)
+    # XLA's CPU sort compares integers several times faster than floats (whose
+    # comparator orders NaN and signed zeros); the map is its own inverse.
+    return jax.lax.bitcast_convert_type(_float_keys(jnp.sort(_float_keys(x), axis=-1)), x.dtype)
+
+
+def _xla_sort(xs, axis):
+    return tuple(_xla_sort_one(x, axis) for x in xs)
+
+
+def _host_many(fn, axis):
+    def run(*xs):
+        if len(xs) > 1 and sum(x.size for x in xs) >= _PARALLEL_MIN_SIZE and (os.cpu_count() or 1) > 1:
+            # Large arrays side by side (NumPy's sorts release the GIL).
+            with concurrent.futures.ThreadPoolExecutor(len(xs)) as pool:
+                return tuple(pool.map(lambda x: fn(x, axis=axis), xs))
+        return tuple(fn(x, axis=axis) for x in xs)
+
+    return run
+
+
+def _dispatch(xs, axis, host_fn, xla_fn, out_dtype):
+    """``xla_fn(xs, axis)`` or, on CPU for large calls, ``host_fn`` through one host call for all of ``xs``."""
+    if not use_host_sort(_total_size(xs), permutation=out_dtype is not None):
+        return xla_fn(xs, axis)
+
+    def on_cpu(*xs):
+        outs = tuple(jax.ShapeDtypeStruct(_moved_shape(x.shape, axis), out_dtype or x.dtype) for x in xs)
+        return jax.pure_callback(_host_many(host_fn, axis), outs, *xs, vmap_method="expand_dims")
+
+    return jax.lax.platform_dependent(*xs, cpu=on_cpu, default=lambda *xs: xla_fn(xs, axis))
+
+
+@functools.lru_cache(maxsize=None)
+def _batchable(host_fn, xla_fn, out_dtype, axis: int):
+    """The sort of a tuple of arrays, re-dispatched by size under ``vmap``.
+
+    A ``custom_vmap`` rule sees the batched shapes, so a ``vmap`` over many
+    small problems is one host call when their total size is large (and
+    XLA's sort when it is small), not a choice made per problem.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def fn(xs):
+        return _dispatch(xs, axis, host_fn, xla_fn, out_dtype)
+
+    @fn.def_vmap
+    def rule(axis_size, in_batched, xs):
+        (batched,) = in_batched
+        xs = tuple(x if b else jnp.broadcast_to(x, (axis_size, *x.shape)) for x, b in zip(xs, batched))
+        # The batch axis is leading, and ``axis`` negative: the same function
+        # applies (and, under an outer vmap, its rule again).
+        return fn(xs), tuple(True for _ in xs)
+
+    return fn
+
+
+def argsort_many(xs, axis: int = -1) -> tuple[jax.Array, ...]:
+    """Stable argsorts of several arrays along ``axis`` (moved last), as int32, in one call.
+
+    One host call (CPU, large) or XLA's sort (small, or GPU/TPU) for all of
+    them: see :func:`argsort`.
+    """
+    xs = tuple(jax.lax.stop_gradient(jnp.asarray(x)) for x in xs)
+    axes = {_neg_axis(axis, x.ndim) for x in xs}
+    if len(axes) != 1:
+        raise ValueError("`axis` must index the same dimension, counted from the end, of every array")
+    return _batchable(_np_argsort, _xla_argsort, jnp.int32, axes.pop())(xs)
+
+
 def argsort(x: ArrayLike, axis: int = -1) -> jax.Array:
     """Stable argsort along ``axis``, as int32, fast on every platform.
 
     Equals ``jnp.moveaxis(jnp.argsort(x, axis=axis, stable=True), axis, -1)``:
     the sorted axis comes **last** in the result (for ``axis=-1``, exactly
     ``jnp.argsort``). Not differentiable (an integer array); differentiate
-    through a gather with it.
+    through a gather with it. On CPU, calls of at least
+    :data:`HOST_ARGSORT_MIN_SIZE` values (under ``vmap``: all problems together)
+    go to NumPy, smaller ones to XLA's sort.
 
     Args:
       x: real array.
@@ -161,41 +273,37 @@ def argsort(x: ArrayLike, axis: int = -1) -> jax.Array:
     Returns:
       int32 array of ``x``'s shape with ``axis`` moved last.
     """
-    x = jax.lax.stop_gradient(jnp.asarray(x))
-    axis = _neg_axis(axis, x.ndim)
-
-    def on_cpu(x):
-        out = jax.ShapeDtypeStruct(_moved_shape(x.shape, axis), jnp.int32)
-        return jax.pure_callback(functools.partial(_np_argsort, axis=axis), out, x, vmap_method="expand_dims")
-
-    def elsewhere(x):
-        return jnp.moveaxis(jnp.argsort(x, axis=axis, stable=True).astype(jnp.int32), axis, -1)
-
-    return jax.lax.platform_dependent(x, cpu=on_cpu, default=elsewhere)
+    return argsort_many((x,), axis)[0]
 
 
-def _sort_values(x: jax.Array, axis: int) -> jax.Array:
-    def on_cpu(x):
-        out = jax.ShapeDtypeStruct(_moved_shape(x.shape, axis), x.dtype)
-        return jax.pure_callback(functools.partial(_np_sort, axis=axis), out, x, vmap_method="expand_dims")
-
-    def elsewhere(x):
-        return jnp.moveaxis(jnp.sort(x, axis=axis), axis, -1)
-
-    return jax.lax.platform_dependent(x, cpu=on_cpu, default=elsewhere)
+def _sort_values_many(xs, axis: int):
+    return _batchable(_np_sort, _xla_sort, None, axis)(xs)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _sort(x: jax.Array, axis: int) -> jax.Array:
-    return _sort_values(x, axis)
+def _sort(xs, axis: int):
+    return _sort_values_many(xs, axis)
 
 
 @_sort.defjvp
 def _sort_jvp(axis, primals, tangents):
-    (x,), (dx,) = primals, tangents
-    perm = argsort(x, axis)
-    take = lambda a: jnp.take_along_axis(jnp.moveaxis(a, axis, -1), perm, axis=-1)
-    return take(x), take(dx)
+    (xs,), (dxs,) = primals, tangents
+    perms = argsort_many(xs, axis)
+    take = lambda a, perm: jnp.take_along_axis(jnp.moveaxis(a, axis, -1), perm, axis=-1)
+    return tuple(take(x, q) for x, q in zip(xs, perms)), tuple(take(dx, q) for dx, q in zip(dxs, perms))
+
+
+def sort_many(xs, axis: int = -1) -> tuple[jax.Array, ...]:
+    """Sorts of several arrays along ``axis`` (moved last), in one call; differentiable.
+
+    Sorting the two samples of a distance together pays the host call's
+    fixed cost once. Each result equals :func:`sort` of that array.
+    """
+    xs = tuple(jnp.asarray(x) for x in xs)
+    axes = {_neg_axis(axis, x.ndim) for x in xs}
+    if len(axes) != 1:
+        raise ValueError("`axis` must index the same dimension, counted from the end, of every array")
+    return _sort(xs, axes.pop())
 
 
 def sort(x: ArrayLike, axis: int = -1) -> jax.Array:
@@ -215,8 +323,7 @@ def sort(x: ArrayLike, axis: int = -1) -> jax.Array:
       Array of ``x``'s dtype and shape with ``axis`` moved last, sorted along
       the last axis.
     """
-    x = jnp.asarray(x)
-    return _sort(x, _neg_axis(axis, x.ndim))
+    return sort_many((x,), axis)[0]
 
 
 def sort_with_permutation(x: ArrayLike, axis: int = -1) -> tuple[jax.Array, jax.Array]:
@@ -259,4 +366,6 @@ def searchsorted(a: ArrayLike, v: ArrayLike, *, side: str = "left") -> jax.Array
             fn = jax.vmap(fn)
         return fn(a, v)
 
+    if not use_host_sort(a.size + v.size, permutation=True):
+        return elsewhere(a, v)
     return jax.lax.platform_dependent(a, v, cpu=on_cpu, default=elsewhere)

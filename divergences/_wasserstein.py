@@ -85,14 +85,20 @@ def _check_p(p) -> float:
     return int(p) if p.is_integer() else p
 
 
-def _sorted(x: jax.Array, w: jax.Array | None, axis: int):
-    """Sort samples along ``axis`` (moved last) and their weights with them (None: uniform)."""
-    if w is None:
-        return _sort.sort(x, axis), None
-    perm = _sort.argsort(x, axis)
-    xs = jnp.take_along_axis(jnp.moveaxis(x, axis, -1), perm, axis=-1)
-    ws = jnp.take_along_axis(jnp.broadcast_to(w, perm.shape), perm, axis=-1)
-    return xs, ws
+def _sorted_pair(x: jax.Array, y: jax.Array, wx: jax.Array | None, wy: jax.Array | None, axis: int):
+    """Sort both samples along ``axis`` (moved last) in one call, and their weights with them."""
+    if wx is None and wy is None:
+        xs, ys = _sort.sort_many((x, y), axis)
+        return xs, ys, None, None
+    px, py = _sort.argsort_many((x, y), axis)
+
+    def take(a, perm):
+        return jnp.take_along_axis(jnp.moveaxis(a, axis, -1), perm, axis=-1)
+
+    xs, ys = take(x, px), take(y, py)
+    wxs = None if wx is None else jnp.take_along_axis(jnp.broadcast_to(wx, px.shape), px, axis=-1)
+    wys = None if wy is None else jnp.take_along_axis(jnp.broadcast_to(wy, py.shape), py, axis=-1)
+    return xs, ys, wxs, wys
 
 
 def _cdf_levels(ws: jax.Array | None, n: int, dtype) -> jax.Array:
@@ -128,55 +134,97 @@ def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
     return jnp.take(a, idx, axis=-1, mode="clip")
 
 
-def _wpp_sorted(xs, ys, wxs, wys, p):
-    """W_p^p between two sorted 1-D samples with sorted weights (None: uniform).
+def _scale_of(*diffs: jax.Array) -> jax.Array:
+    r"""The largest ``|difference|`` along the last axis: the scale factored out of ``|d|^p``.
 
-    Every merge is expressed by counts (how many levels or samples of the
-    other measure lie below each one) and gathers, not by a merged sort, a
-    scatter or a cumulative sum over the merged sequence.
+    Held fixed for differentiation: ``s (\sum w |d/s|^p)^{1/p}`` equals
+    ``W_p`` for every constant ``s > 0``, so its derivative is ``W_p``'s.
     """
+    s = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(d), axis=-1) for d in diffs])
+    s = jax.lax.stop_gradient(s)
+    return jnp.where(jnp.isfinite(s) & (s > 0), s, 1)
+
+
+def _scaled_quantile_sum(pairs, p):
+    """``(s, u)`` with ``sum_k w_k |d_k|^p = s^p u``, for ``pairs`` of (weights, differences)."""
+    if p == 1:
+        return jnp.ones(pairs[0][1].shape[:-1], pairs[0][1].dtype), sum(jnp.sum(w * jnp.abs(d), axis=-1) for w, d in pairs)
+    s = _scale_of(*(d for _, d in pairs))
+    u = sum(jnp.sum(w * _abs_pow(d / s[..., None], p), axis=-1) for w, d in pairs)
+    return s, u
+
+
+def _wpp_uniform_equal(xs, ys, p):
+    """Uniform weights, n = m: the i-th smallest x is matched with the i-th smallest y."""
+    n = xs.shape[-1]
+    return _scaled_quantile_sum([(jnp.asarray(1.0 / n, xs.dtype), xs - ys)], p)
+
+
+def _wpp_uniform(xs, ys, p):
+    """Uniform weights, n != m: the merge of the levels i/n and j/m is integer arithmetic at trace time."""
+    n, m = xs.shape[-1], ys.shape[-1]
+    below_x, len_x, upto_y, len_y = _uniform_merge_np(n, m)
+    dtype = xs.dtype
+    return _scaled_quantile_sum(
+        [
+            (jnp.asarray(len_x, dtype), xs - _take(ys, jnp.asarray(below_x))),
+            (jnp.asarray(len_y, dtype), _take(xs, jnp.asarray(upto_y)) - ys),
+        ],
+        p,
+    )
+
+
+def _w1_weighted(xs, ys, cx, cy):
+    r"""W_1 = \int |F(t) - G(t)| dt by a walk over the merged sorted samples (one problem)."""
     n, m = xs.shape[-1], ys.shape[-1]
     dtype = xs.dtype
-    if wxs is None and wys is None:
-        if n == m:
-            # The optimal coupling matches the i-th smallest x with the i-th
-            # smallest y (for p = 1 this is the CDF-difference integral,
-            # grouped by quantile).
-            return jnp.mean(_abs_pow(xs - ys, p), axis=-1)
-        # Uniform levels i/n and j/m: their merge is integer arithmetic, done
-        # once at trace time. The quantile form (exact for every p, p = 1
-        # included) then needs no search at all.
-        below_x, len_x, upto_y, len_y = _uniform_merge_np(n, m)
-        return jnp.sum(jnp.asarray(len_x, dtype) * _abs_pow(xs - _take(ys, jnp.asarray(below_x)), p), axis=-1) + jnp.sum(
-            jnp.asarray(len_y, dtype) * _abs_pow(_take(xs, jnp.asarray(upto_y)) - ys, p), axis=-1
-        )
-    cx = _cdf_levels(wxs, n, dtype)
-    cy = _cdf_levels(wys, m, dtype)
-    zero = jnp.zeros((1,), dtype)
-    if p == 1:
-        # W_1 = \int |F(t) - G(t)| dt. Walk the merged sorted samples: after
-        # each sample t the CDF difference is constant up to the next sample
-        # of either measure.
-        below = _sort.searchsorted(ys, xs, side="left")  # #{j : y_j < x_i}
-        upto = _sort.searchsorted(xs, ys, side="right")  # #{i : x_i <= y_j}
-        inf = jnp.full((1,), jnp.inf, dtype)
-        x_next = jnp.minimum(jnp.concatenate([xs[1:], inf]), jnp.where(below < m, _take(ys, below), jnp.inf))
-        y_next = jnp.minimum(jnp.concatenate([ys[1:], inf]), jnp.where(upto < n, _take(xs, upto), jnp.inf))
-        x_gap = jnp.where(jnp.isfinite(x_next), x_next - xs, 0)
-        y_gap = jnp.where(jnp.isfinite(y_next), y_next - ys, 0)
-        g_at_x = jnp.where(below > 0, _take(cy, below - 1), 0)
-        f_at_y = jnp.where(upto > 0, _take(cx, upto - 1), 0)
-        return jnp.sum(jnp.abs(cx - g_at_x) * x_gap) + jnp.sum(jnp.abs(f_at_y - cy) * y_gap)
-    # W_p^p = \int_0^1 |F^{-1}(u) - G^{-1}(u)|^p du over the merged levels:
-    # the interval ending at an x level cx_i starts at the previous level of
+    # After each sample t the CDF difference is constant up to the next
+    # sample of either measure.
+    below = _sort.searchsorted(ys, xs, side="left")  # #{j : y_j < x_i}
+    upto = _sort.searchsorted(xs, ys, side="right")  # #{i : x_i <= y_j}
+    inf = jnp.full((1,), jnp.inf, dtype)
+    x_next = jnp.minimum(jnp.concatenate([xs[1:], inf]), jnp.where(below < m, _take(ys, below), jnp.inf))
+    y_next = jnp.minimum(jnp.concatenate([ys[1:], inf]), jnp.where(upto < n, _take(xs, upto), jnp.inf))
+    x_gap = jnp.where(jnp.isfinite(x_next), x_next - xs, 0)
+    y_gap = jnp.where(jnp.isfinite(y_next), y_next - ys, 0)
+    g_at_x = jnp.where(below > 0, _take(cy, below - 1), 0)
+    f_at_y = jnp.where(upto > 0, _take(cx, upto - 1), 0)
+    value = jnp.sum(jnp.abs(cx - g_at_x) * x_gap) + jnp.sum(jnp.abs(f_at_y - cy) * y_gap)
+    return jnp.ones((), dtype), value
+
+
+def _wpp_quantile(xs, ys, cx, cy, p):
+    r"""W_p^p = \int_0^1 |F^{-1}(u) - G^{-1}(u)|^p du over the merged CDF levels (one problem)."""
+    zero = jnp.zeros((1,), xs.dtype)
+    # The interval ending at an x level cx_i starts at the previous level of
     # either measure, and carries x_i and the first y whose level reaches cx_i.
     below = _sort.searchsorted(cy, cx, side="left")  # #{j : cy_j < cx_i}
     upto = _sort.searchsorted(cx, cy, side="right")  # #{i : cx_i <= cy_j}
     prev_x = jnp.maximum(jnp.concatenate([zero, cx[:-1]]), jnp.where(below > 0, _take(cy, below - 1), 0))
     prev_y = jnp.maximum(jnp.concatenate([zero, cy[:-1]]), jnp.where(upto > 0, _take(cx, upto - 1), 0))
-    return jnp.sum((cx - prev_x) * _abs_pow(xs - _take(ys, below), p)) + jnp.sum(
-        (cy - prev_y) * _abs_pow(_take(xs, upto) - ys, p)
-    )
+    return _scaled_quantile_sum([(cx - prev_x, xs - _take(ys, below)), (cy - prev_y, _take(xs, upto) - ys)], p)
+
+
+def _wpp_sorted(xs, ys, wxs, wys, p):
+    """``(s, u)`` with W_p^p = s^p u between sorted samples (last axis) with sorted weights (None: uniform).
+
+    The scale ``s`` (the largest matched difference) is factored out so that
+    ``|d|^p`` neither overflows nor underflows. Every merge is expressed by
+    counts (how many levels or samples of the other measure lie below each
+    one) and gathers, not by a merged sort, a scatter or a cumulative sum
+    over the merged sequence.
+    """
+    if wxs is None and wys is None:
+        if xs.shape[-1] == ys.shape[-1]:
+            return _wpp_uniform_equal(xs, ys, p)
+        return _wpp_uniform(xs, ys, p)
+
+    def one(a, b, wa, wb):
+        ca = _cdf_levels(wa, a.shape[-1], a.dtype)
+        cb = _cdf_levels(wb, b.shape[-1], b.dtype)
+        return _w1_weighted(a, b, ca, cb) if p == 1 else _wpp_quantile(a, b, ca, cb, p)
+
+    return _batched(one, xs.ndim - 1)(xs, ys, wxs, wys)
 
 
 def _batched(fn, nbatch: int):
@@ -186,19 +234,22 @@ def _batched(fn, nbatch: int):
 
 
 def _wpp(x, y, wx, wy, p, axis=-1):
-    """W_p^p along ``axis`` of ``x`` and ``y`` (other axes: batch, equal shapes)."""
-    xs, wxs = _sorted(x, wx, axis)
-    ys, wys = _sorted(y, wy, axis)
-    if wxs is None and wys is None:
-        return _wpp_sorted(xs, ys, None, None, p)  # already batched
-    return _batched(lambda a, b, wa, wb: _wpp_sorted(a, b, wa, wb, p), xs.ndim - 1)(xs, ys, wxs, wys)
+    """``(s, u)`` with W_p^p = s^p u along ``axis`` of ``x`` and ``y`` (other axes: batch, equal shapes)."""
+    xs, ys, wxs, wys = _sorted_pair(x, y, wx, wy, axis)
+    return _wpp_sorted(xs, ys, wxs, wys, p)
+
+
+def _w(x, y, wx, wy, p, axis=-1):
+    """W_p along ``axis`` (the root), computed scale-free."""
+    s, u = _wpp(x, y, wx, wy, p, axis)
+    return s * _root(u, p)
 
 
 # The numerical cores are jitted (an eager call compiles once per shape rather
 # than dispatching op by op); validation stays outside, so it runs eagerly.
 @functools.partial(jax.jit, static_argnames=("p",))
 def _w1d_core(x, y, wx, wy, p):
-    return _root(_wpp(x, y, wx, wy, p), p)
+    return _w(x, y, wx, wy, p)
 
 
 def _weights_ok(w: jax.Array | None) -> jax.Array:
@@ -228,6 +279,7 @@ def wasserstein_1d(
     x_weights: ArrayLike | None = None,
     y_weights: ArrayLike | None = None,
     p: float = 1,
+    axis: int = 0,
 ) -> jax.Array:
     r"""Exact p-Wasserstein distance between two empirical measures on the line.
 
@@ -239,24 +291,35 @@ def wasserstein_1d(
         W_p(\mu, \nu) = \Big(\int_0^1 |F^{-1}(u) - G^{-1}(u)|^p\,du\Big)^{1/p}.
 
     ``p = 1`` uses the CDF difference over the merged sorted samples, ``p > 1``
-    the quantile functions over the merged CDF levels; both sort each sample
-    once (:mod:`divergences._sort`) and merge the two sorted lists in linear
-    time, without a second sort. With uniform weights and equal sizes both
-    reduce to :math:`\frac1n \sum_i |x_{(i)} - y_{(i)}|^p`.
+    the quantile functions over the merged CDF levels; both sort the two
+    samples once (:mod:`divergences._sort`, in one call) and merge the two
+    sorted lists in linear time, without a second sort. With uniform weights
+    and equal sizes both reduce to :math:`\frac1n \sum_i |x_{(i)} - y_{(i)}|^p`.
+    The largest matched difference :math:`s` is factored out,
+    :math:`W_p = s\,(\int |(F^{-1} - G^{-1})/s|^p)^{1/p}`, so the powers
+    neither overflow nor underflow (data of scale 1e-30 or 1e30, large ``p``).
+
+    Samples lie along ``axis`` (axis 0 by default, as in POT's
+    ``wasserstein_1d`` and every other estimator of the library); the other
+    axes are batch axes, one problem per index, and broadcast between ``x``
+    and ``y``. A two-dimensional input with one column, ``[n, 1]``, is one
+    problem like ``[n]`` (so ``x[:, :1]`` gives a scalar).
 
     Args:
-      x: samples, shape ``[..., n]`` (samples along the last axis; the
-        leading axes are batch axes and broadcast against ``y``'s).
-      y: samples, shape ``[..., m]`` (``m`` may differ from ``n``).
+      x: samples, shape ``[n]``, ``[n, 1]`` or ``[n, *batch]`` (samples along
+        ``axis``).
+      y: samples, shape ``[m]``, ``[m, 1]`` or ``[m, *batch]`` (``m`` may
+        differ from ``n``).
       x_weights: optional non-negative weights of ``x``'s shape (normalised
-        to sum to 1 along the last axis); uniform when ``None``.
+        to sum to 1 along ``axis``); uniform when ``None``.
       y_weights: the same for ``y``.
       p: the order, a Python number ``>= 1``.
+      axis: the sample axis of ``x``, ``y`` and the weights.
 
     Returns:
-      :math:`W_p` (the root, not :math:`W_p^p`), of the broadcast batch shape,
-      float32 at least. Under ``jit``, NaN when a sample is not finite or a
-      weight vector is invalid.
+      :math:`W_p` (the root, not :math:`W_p^p`), of the broadcast batch shape
+      (a scalar for ``[n]`` and ``[n, 1]`` inputs), float32 at least. Under
+      ``jit``, NaN when a sample is not finite or a weight vector is invalid.
 
     Example:
       >>> import divergences as dv
@@ -264,6 +327,8 @@ def wasserstein_1d(
       5.0
       >>> round(float(dv.wasserstein_1d([0.0, 1.0], [0.0, 1.0, 2.0], p=2)), 4)
       0.7071
+      >>> dv.wasserstein_1d([[0.0, 1.0], [2.0, 1.0]], [[1.0, 1.0], [3.0, 1.0]]).tolist()  # [n, batch]
+      [1.0, 0.0]
 
     References:
       Villani, *Optimal Transport, Old and New* (2009), Remark 2.19.
@@ -271,12 +336,34 @@ def wasserstein_1d(
       Mach. Learn. 11 (2019), Remark 2.30.
     """
     p = _check_p(p)
+    x = v.as_float_array("x", x, min_ndim=1)
+    y = v.as_float_array("y", y, min_ndim=1)
+    v.check_axis("axis", axis, x.ndim)
+    v.check_axis("axis", axis, y.ndim)
+
+    def one_column(a):  # [n, 1] (or [1, n] with axis=1): one problem, like [n]
+        return a.ndim == 2 and a.shape[1 - v.check_axis("axis", axis, 2)] == 1
+
+    def samples_last(name, a, squeeze):
+        if a is None:
+            return None
+        a = v.as_float_array(name, a)
+        if a.ndim == 1 or (squeeze and a.ndim == 2):
+            return a.reshape(-1) if a.size == max(a.shape, default=0) else a
+        if -a.ndim <= axis < a.ndim:
+            return jnp.moveaxis(a, axis, -1)
+        return a  # the shape check below names it
+
+    squeeze_x, squeeze_y = one_column(x), one_column(y)
+    wx_raw = samples_last("x_weights", x_weights, squeeze_x)
+    wy_raw = samples_last("y_weights", y_weights, squeeze_y)
+    x, y = samples_last("x", x, squeeze_x), samples_last("y", y, squeeze_y)
     x = v.check_samples("x", x, min_ndim=1, sample_axis=-1)
     y = v.check_samples("y", y, min_ndim=1, sample_axis=-1)
     dtype = v.float_dtype(x, y)
     x, y = x.astype(dtype), y.astype(dtype)
-    wx, okx = _prepare_weights("x_weights", x_weights, x.shape, "x")
-    wy, oky = _prepare_weights("y_weights", y_weights, y.shape, "y")
+    wx, okx = _prepare_weights("x_weights", wx_raw, x.shape, "x")
+    wy, oky = _prepare_weights("y_weights", wy_raw, y.shape, "y")
     batch = v.broadcast_shapes({"x": x.shape[:-1], "y": y.shape[:-1]})
 
     def bcast(a):
@@ -335,13 +422,13 @@ def _get_projections(key, projections, d, n_projections, dtype, orthogonal):
 
 
 @functools.partial(jax.jit, static_argnames=("p", "chunk_size"))
-def _per_direction_wpp(x, y, wx, wy, theta, p, chunk_size):
-    """W_p^p of the projections on each column of ``theta``: shape ``[L]``."""
+def _per_direction(x, y, wx, wy, theta, p, chunk_size):
+    """``(s, u)``, shapes ``[L]``: W_p^p of the projections on column l of ``theta`` is ``s_l^p u_l``."""
     d, L = theta.shape
 
     def one_chunk(th):  # th: [d, c]
         # Projections [n, c], sorted along the samples (axis 0); the sort
-        # returns them as [c, n], so no transpose is materialised.
+        # returns them as [c, n], and sorts both samples in one call.
         return _wpp(x @ th, y @ th, wx, wy, p, axis=0)
 
     if chunk_size is None or chunk_size >= L:
@@ -352,8 +439,15 @@ def _per_direction_wpp(x, y, wx, wy, theta, p, chunk_size):
     th = jnp.pad(theta, ((0, 0), (0, pad))).reshape(d, k, chunk_size).transpose(1, 0, 2)
     # checkpoint: the backward pass recomputes a chunk's projections instead of
     # storing all of them, so memory stays O(chunk_size * (n + m)).
-    out = jax.lax.map(jax.checkpoint(one_chunk), th)
-    return out.reshape(-1)[:L]
+    s, u = jax.lax.map(jax.checkpoint(one_chunk), th)
+    return s.reshape(-1)[:L], u.reshape(-1)[:L]
+
+
+def _root_mean(s: jax.Array, u: jax.Array, p: float) -> jax.Array:
+    """``(mean_l s_l^p u_l)^{1/p}`` with the largest scale factored out (no overflow in ``s^p``)."""
+    big = jax.lax.stop_gradient(jnp.max(s))
+    big = jnp.where(jnp.isfinite(big) & (big > 0), big, 1)
+    return big * _root(jnp.mean(_abs_pow(s / big, p) * u), p)
 
 
 def _poison(ok, value):
@@ -430,10 +524,12 @@ def sliced_wasserstein(
     p = _check_p(p)
     if chunk_size is not None:
         chunk_size = v.check_int("chunk_size", chunk_size, minimum=1)
+    if not isinstance(orthogonal, (bool, np.bool_)):
+        raise v.fail("orthogonal", f"must be True or False; got {orthogonal!r}")
     x, y, wx, wy, ok = _prepare_clouds(x, y, x_weights, y_weights)
-    theta = _get_projections(key, projections, x.shape[1], n_projections, x.dtype, orthogonal)
-    wpp = _per_direction_wpp(x, y, wx, wy, theta, p, chunk_size)
-    return _poison(ok, _root(jnp.mean(wpp), p))
+    theta = _get_projections(key, projections, x.shape[1], n_projections, x.dtype, bool(orthogonal))
+    s, u = _per_direction(x, y, wx, wy, theta, p, chunk_size)
+    return _poison(ok, _root_mean(s, u, p))
 
 
 def max_sliced_wasserstein(
@@ -503,16 +599,17 @@ def max_sliced_wasserstein(
     theta = jax.lax.stop_gradient(theta)
     if not refine_steps:
         # The sampled maximum; its gradient is that of the maximising direction.
-        value = jnp.max(_per_direction_wpp(x, y, wx, wy, theta, p, chunk_size))
-        return _poison(ok, _root(value, p))
+        s, u = _per_direction(x, y, wx, wy, theta, p, chunk_size)
+        return _poison(ok, jnp.max(s * _root(u, p)))
     xs, ys = jax.lax.stop_gradient(x), jax.lax.stop_gradient(y)
     wxs = None if wx is None else jax.lax.stop_gradient(wx)
     wys = None if wy is None else jax.lax.stop_gradient(wy)
-    best = theta[:, jnp.argmax(_per_direction_wpp(xs, ys, wxs, wys, theta, p, chunk_size))]
+    s, u = _per_direction(xs, ys, wxs, wys, theta, p, chunk_size)
+    best = theta[:, jnp.argmax(s * _root(u, p))]
     best = best / jnp.linalg.norm(best)
 
-    def objective(th):
-        return _wpp(xs @ th, ys @ th, wxs, wys, p)
+    def objective(th):  # W_p, increasing in W_p^p: the same maximiser, no overflow
+        return _w(xs @ th, ys @ th, wxs, wys, p)
 
     def step(th, _):
         g = jax.grad(objective)(th)
@@ -525,5 +622,4 @@ def max_sliced_wasserstein(
 
     best, _ = jax.lax.scan(step, best, None, length=refine_steps)
     best = jax.lax.stop_gradient(best)
-    value = _wpp(x @ best, y @ best, wx, wy, p)
-    return _poison(ok, _root(value, p))
+    return _poison(ok, _w(x @ best, y @ best, wx, wy, p))

@@ -131,3 +131,135 @@ def test_bad_feature_dimension():
 def test_bad_nan_samples():
     with pytest.raises(ValueError, match="`x`"):
         dv.knn_kl_divergence(jnp.arange(5.0).at[1].set(jnp.nan), jnp.ones(9))
+
+
+# ---------------------------------------------------------------- tree and brute force: same answers
+
+
+@pytest.fixture
+def knn_path(monkeypatch):
+    """``knn_path("tree" | "brute")`` forces the neighbour search (the tree is the CPU path)."""
+    from divergences import _knn
+
+    def force(path):
+        monkeypatch.setattr(_knn, "TREE_MAX_DIM", 10**9 if path == "tree" else -1)
+        jax.clear_caches()  # traces made under the other setting
+
+    yield force
+    jax.clear_caches()  # before monkeypatch restores the setting
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_tree_and_brute_force_give_the_same_values_and_gradients(knn_path, d):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((60, d)).astype(np.float32)
+    y = (rng.standard_normal((45, d)) + 0.5).astype(np.float32)
+    xb = np.stack([x, 1.5 * x + 0.1])
+    f = lambda x, y: dv.knn_kl_divergence(x, y, k=3)
+
+    def run():
+        return (
+            f(x, y),
+            jax.jit(f)(x, y),
+            jax.jit(jax.grad(f, argnums=(0, 1)))(x, y),
+            jax.jvp(f, (x, y), (np.ones_like(x), -np.ones_like(y)))[1],
+            jax.jit(jax.vmap(f, in_axes=(0, None)))(xb, y),
+            jax.jit(jax.vmap(jax.grad(f), in_axes=(0, None)))(xb, y),
+        )
+
+    knn_path("brute")
+    brute = run()
+    knn_path("tree")
+    tree = run()
+    np.testing.assert_allclose(brute[0], _reference(x.astype(np.float64), y.astype(np.float64), 3), rtol=1e-5, atol=1e-5)
+    # Same neighbours, same float32 arithmetic afterwards: equal up to the
+    # order of float32 sums (rtol 1e-5).
+    for got, ref in zip(jax.tree_util.tree_leaves(tree), jax.tree_util.tree_leaves(brute)):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_duplicates_skipped_alike_on_both_paths(knn_path):
+    # Under jit, zero distances are skipped (the k-th positive distance):
+    # both searches must agree with a direct computation of that rule.
+    x = jnp.array([[0.0], [0.0], [1.0], [2.5], [4.0], [4.5]])
+    y = jnp.array([[0.0], [1.2], [2.0], [3.0], [4.5]])
+    dxx = np.abs(np.asarray(x) - np.asarray(x).T)
+    np.fill_diagonal(dxx, np.inf)
+    dxy = np.abs(np.asarray(x) - np.asarray(y).T)
+    rho = np.sort(np.where(dxx > 0, dxx, np.inf), 1)[:, 0]
+    nu = np.sort(np.where(dxy > 0, dxy, np.inf), 1)[:, 0]
+    ref = np.mean(np.log(nu / rho)) + np.log(5 / 5)
+    for path in ("brute", "tree"):
+        knn_path(path)
+        np.testing.assert_allclose(jax.jit(dv.knn_kl_divergence)(x, y), ref, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- translation, float32 casts, x64
+
+
+@pytest.mark.parametrize("shift", [10.0, 100.0, 1000.0])
+def test_translation_invariant(shift):
+    # Issue 17: N(0,1) vs N(1,1), n = 4000, shifted by 10, 100, 1000 gave
+    # 0.433, 0.178, 0.084 (expanding |a|^2 + |b|^2 - 2ab in float32). Oracle:
+    # scipy's cKDTree estimate on the same float64 points, and the estimate
+    # on the unshifted points. The data are centred in float64 before the
+    # float32 cast, so the shifted and unshifted casts agree (rtol 1e-5);
+    # the cast itself moves the nearest distances (some ~1e-7) by float32
+    # rounding of O(1) coordinates: 1e-3 absolute against scipy.
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((4000, 1)), 1.0 + rng.standard_normal((4000, 1))
+    rho = cKDTree(x).query(x, k=2)[0][:, 1]
+    nu = cKDTree(y).query(x, k=1)[0]
+    ref = np.mean(np.log(nu / rho)) + np.log(4000 / 3999)
+    got = dv.knn_kl_divergence(x + shift, y + shift)
+    np.testing.assert_allclose(got, dv.knn_kl_divergence(x, y), rtol=1e-5)
+    np.testing.assert_allclose(got, ref, atol=1e-3)
+
+
+@pytest.mark.parametrize("path", ["tree", "brute"])
+def test_translation_invariant_under_jit_in_float32(knn_path, path):
+    # Traced float32 data are centred in float32 before squaring: the
+    # estimate on shifted points equals scipy's on the same (rounded) points.
+    from scipy.spatial import cKDTree
+
+    knn_path(path)
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((2000, 2)) + 100.0).astype(np.float32)
+    y = (rng.standard_normal((2000, 2)) + 100.5).astype(np.float32)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    rho = cKDTree(x64).query(x64, k=3)[0][:, 2]
+    nu = cKDTree(y64).query(x64, k=2)[0][:, 1]
+    ref = 2 * np.mean(np.log(nu / rho)) + np.log(2000 / 1999)
+    # The shifted float32 coordinates are exact; their differences are
+    # exact too (Sterbenz), so only the sums of squares round: rtol 1e-4.
+    np.testing.assert_allclose(jax.jit(lambda a, b: dv.knn_kl_divergence(a, b, k=2))(x, y), ref, rtol=1e-4)
+
+
+def test_float32_cast_collisions_are_not_duplicates():
+    # Issue 17: two float64 samples of 20,000 points raised "`y` shares
+    # points with `x`" with x64 off because their float32 casts collide.
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((20000, 1)), 1.0 + rng.standard_normal((20000, 1))
+    got = float(dv.knn_kl_divergence(x, y, k=5))
+    with jax.enable_x64(True):
+        exact = float(dv.knn_kl_divergence(x, y, k=5))
+    # The few collisions move a handful of the 20,000 terms to the next
+    # distinct neighbour: 1e-3 absolute.
+    assert abs(got - exact) < 1e-3
+    assert abs(exact - 0.5) < 0.05  # KL(N(0,1) || N(1,1)) = 1/2
+
+
+def test_float64_matches_scipy_with_x64():
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((5000, 1)), 1.0 + rng.standard_normal((5000, 1))
+    rho = cKDTree(x).query(x, k=4)[0][:, 3]
+    nu = cKDTree(y).query(x, k=3)[0][:, 2]
+    ref = np.mean(np.log(nu / rho)) + np.log(5000 / 4999)
+    with jax.enable_x64(True):
+        got = dv.knn_kl_divergence(jnp.asarray(x), jnp.asarray(y), k=3)
+        assert got.dtype == jnp.float64
+    np.testing.assert_allclose(got, ref, rtol=1e-10)

@@ -18,6 +18,20 @@ import divergences as dv
 RTOL = 1e-5  # float32 means of O(100) terms
 
 
+@pytest.fixture
+def sort_path(monkeypatch):
+    """``sort_path("xla" | "host")`` forces every sort onto one path (the host call is the CPU path)."""
+    from divergences import _sort
+
+    def force(path):
+        for name in ("HOST_SORT_MIN_SIZE", "HOST_ARGSORT_MIN_SIZE"):
+            monkeypatch.setattr(_sort, name, 0 if path == "host" else 2**62)
+        jax.clear_caches()  # traces made under the other threshold
+
+    yield force
+    jax.clear_caches()  # before monkeypatch restores the thresholds
+
+
 @pytest.fixture(scope="module")
 def clouds():
     rng = np.random.default_rng(0)
@@ -186,3 +200,46 @@ def test_bad_weights():
 def test_bad_chunk_size():
     with pytest.raises(ValueError, match="`chunk_size`"):
         dv.sliced_wasserstein(jnp.zeros((5, 3)), jnp.ones((4, 3)), jax.random.key(0), chunk_size=0)
+
+
+def test_bad_orthogonal_not_a_bool():
+    with pytest.raises(ValueError, match="`orthogonal`"):
+        dv.sliced_wasserstein(jnp.zeros((5, 3)), jnp.ones((4, 3)), jax.random.key(0), orthogonal="no")
+
+
+# ---------------------------------------------------------------- scale, sort paths
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_homogeneous_in_the_scale_of_the_data(clouds, scale):
+    # SW_p(c x, c y) = c SW_p(x, y); |d|^2 would underflow or overflow in
+    # float32 at these scales without the scale factored out.
+    x, y, theta, _, _ = clouds
+    for fn in (dv.sliced_wasserstein, dv.max_sliced_wasserstein):
+        base = fn(x, y, None, projections=theta, p=2)
+        got = jax.jit(lambda a, b: fn(a, b, None, projections=theta, p=2))(np.float32(scale) * x, np.float32(scale) * y)
+        np.testing.assert_allclose(got, scale * base, rtol=RTOL)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_host_and_xla_sorts_give_the_same_values_and_gradients(sort_path, clouds, weighted):
+    x, y, theta, a, b = clouds
+    kw = {"x_weights": a, "y_weights": b} if weighted else {}
+    f = lambda x, y: dv.sliced_wasserstein(x, y, None, projections=theta, p=2, **kw)
+
+    def run():
+        xb = jnp.stack([x, 2 * x])
+        return (
+            jax.jit(f)(x, y),
+            jax.jit(jax.grad(f, argnums=(0, 1)))(x, y),
+            jax.jvp(f, (x, y), (jnp.ones_like(x), jnp.ones_like(y)))[1],
+            jax.jit(jax.vmap(jax.grad(f), in_axes=(0, None)))(xb, y),
+            jax.jit(lambda x, y: dv.sliced_wasserstein(x, y, None, projections=theta, chunk_size=5, **kw))(x, y),
+        )
+
+    sort_path("xla")
+    xla = run()
+    sort_path("host")
+    host = run()
+    for got, ref in zip(jax.tree_util.tree_leaves(host), jax.tree_util.tree_leaves(xla)):
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=1e-7)

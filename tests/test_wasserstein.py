@@ -40,8 +40,23 @@ def samples():
 # ---------------------------------------------------------------- the sort
 
 
+@pytest.fixture
+def sort_path(monkeypatch):
+    """``sort_path("xla" | "host")`` forces every sort onto one path (the host call is the CPU path)."""
+
+    def force(path):
+        for name in ("HOST_SORT_MIN_SIZE", "HOST_ARGSORT_MIN_SIZE"):
+            monkeypatch.setattr(_sort, name, 0 if path == "host" else 2**62)
+        jax.clear_caches()  # traces made under the other threshold
+
+    yield force
+    jax.clear_caches()  # before monkeypatch restores the thresholds
+
+
+@pytest.mark.parametrize("path", ["xla", "host"])
 @pytest.mark.parametrize("jit", [False, True])
-def test_sort_matches_jnp_with_ties_and_signed_zeros(jit):
+def test_sort_matches_jnp_with_ties_and_signed_zeros(sort_path, jit, path):
+    sort_path(path)
     rng = np.random.default_rng(1)
     x = rng.integers(-3, 4, size=(4, 50)).astype(np.float32)  # many ties
     x[0, :5] = [0.0, -0.0, 0.0, -0.0, 0.0]
@@ -154,13 +169,14 @@ def test_weights_equal_repeated_samples():
 
 
 def test_batch_axes_broadcast_and_match_vmap(samples):
+    # Samples along axis 0 (as POT); the trailing axes are batch axes.
     x, y, _, _ = samples
-    xb = jnp.stack([x, x + 1.0, 2.0 * x])  # [3, 57]
-    got = dv.wasserstein_1d(xb, y, p=2)  # y broadcasts over the batch
-    ref = jnp.stack([dv.wasserstein_1d(xi, y, p=2) for xi in xb])
+    xb = jnp.stack([x, x + 1.0, 2.0 * x], axis=1)  # [57, 3]
+    got = dv.wasserstein_1d(xb, y[:, None], p=2)  # y [m, 1] broadcasts over the batch
+    ref = jnp.stack([dv.wasserstein_1d(xb[:, i], y, p=2) for i in range(3)])
     np.testing.assert_allclose(got, ref, rtol=RTOL)
-    np.testing.assert_allclose(jax.vmap(lambda a: dv.wasserstein_1d(a, y, p=2))(xb), ref, rtol=RTOL)
-    assert dv.wasserstein_1d(xb[:, None], jnp.stack([y, y])[None], p=1).shape == (3, 2)
+    np.testing.assert_allclose(jax.vmap(lambda a: dv.wasserstein_1d(a, y, p=2), in_axes=1)(xb), ref, rtol=RTOL)
+    assert dv.wasserstein_1d(xb[:, :, None], jnp.stack([y, y], axis=1)[:, None], p=1).shape == (3, 2)
 
 
 def test_dtypes():
@@ -238,3 +254,139 @@ def test_bad_empty_samples():
 def test_bad_batch_shapes():
     with pytest.raises(ValueError, match="`y`"):
         dv.wasserstein_1d(jnp.zeros((3, 4)), jnp.zeros((2, 5)))
+
+
+# ---------------------------------------------------------------- axis 0, one column, axis=
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_samples_along_axis_0_and_one_column_inputs(samples, jit):
+    x, y, a, b = samples
+    fn = _maybe_jit(lambda x, y: dv.wasserstein_1d(x, y, p=2), jit)
+    ref = ot.wasserstein_1d(x.astype(np.float64), y.astype(np.float64), p=2) ** 0.5
+    for xx, yy in [(x, y), (x[:, None], y[:, None]), (x[:, None], y), (x, y[:, None])]:
+        got = fn(xx, yy)
+        assert got.shape == ()
+        np.testing.assert_allclose(got, ref, rtol=RTOL)
+    got = dv.wasserstein_1d(x[:, None], y[:, None], x_weights=a[:, None], y_weights=b, p=2)
+    np.testing.assert_allclose(got, dv.wasserstein_1d(x, y, x_weights=a, y_weights=b, p=2), rtol=RTOL)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_axis_option_matches_moveaxis(jit):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((30, 4, 3)).astype(np.float32)
+    y = rng.standard_normal((20, 4, 3)).astype(np.float32) + 0.5
+    w = (rng.random((30, 4, 3)) + 0.1).astype(np.float32)
+    base = _maybe_jit(lambda x, y, w: dv.wasserstein_1d(x, y, x_weights=w, p=2), jit)(x, y, w)
+    assert base.shape == (4, 3)
+    ref = [[ot.wasserstein_1d(x[:, i, j].astype(np.float64), y[:, i, j].astype(np.float64), w[:, i, j] / w[:, i, j].sum(), p=2) ** 0.5 for j in range(3)] for i in range(4)]
+    np.testing.assert_allclose(base, ref, rtol=RTOL)
+    for axis in (1, 2, -1):
+        moved = lambda a: np.moveaxis(a, 0, axis)
+        fn = _maybe_jit(lambda x, y, w: dv.wasserstein_1d(x, y, x_weights=w, p=2, axis=axis), jit)
+        np.testing.assert_allclose(fn(moved(x), moved(y), moved(w)), base, rtol=RTOL)
+
+
+def test_bootstrap_of_one_column_samples_is_scalar():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = rng.standard_normal((48, 3)).astype(np.float32)
+    res = dv.bootstrap(dv.wasserstein_1d, x[:, :1], y[:, :1], jax.random.key(0), n_resamples=20)
+    assert jnp.shape(res.estimate) == ()
+    np.testing.assert_allclose(res.estimate, dv.wasserstein_1d(x[:, 0], y[:, 0]), rtol=RTOL)
+
+
+def test_bad_axis():
+    with pytest.raises(ValueError, match="`axis`"):
+        dv.wasserstein_1d(jnp.zeros((5, 2)), jnp.ones((5, 2)), axis=2)
+
+
+# ---------------------------------------------------------------- scale-free powers
+
+
+@pytest.mark.parametrize("p", [2, 4, 10, 1.5])
+@pytest.mark.parametrize("scale", [1e-30, 1e-6, 1e6, 1e30])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_homogeneous_in_the_scale_of_the_data(samples, p, scale, weighted):
+    # W_p(c x, c y) = c W_p(x, y); in float32 |d|^p would underflow or
+    # overflow at these scales (1e-60 or 1e60 for p = 2) without the scale
+    # factored out. Reference: POT in float64 at scale 1; rtol 1e-5 (float32
+    # sums of O(100) terms; the scaling itself is exact up to one rounding).
+    x, y, a, b = samples
+    kw = {"x_weights": a, "y_weights": b} if weighted else {}
+    ua, vb = (a / a.sum(), b / b.sum()) if weighted else (None, None)
+    ref = ot.wasserstein_1d(x.astype(np.float64), y.astype(np.float64), ua, vb, p=p) ** (1 / p)
+    got = jax.jit(lambda x, y: dv.wasserstein_1d(x, y, p=p, **kw))(np.float32(scale) * x, np.float32(scale) * y)
+    np.testing.assert_allclose(got, scale * ref, rtol=RTOL)
+
+
+def test_large_spread_and_single_samples():
+    # p = 4 with a spread of 1e10 (|d|^4 = 1e40 overflows float32) and
+    # p = 10 between single samples (|d|^10 overflows for |d| > 7e3).
+    x = np.array([0.0, 1e10, -3e9], np.float32)
+    y = np.array([1.0, 2e9, 5e9], np.float32)
+    ref = ot.wasserstein_1d(x.astype(np.float64), y.astype(np.float64), p=4) ** 0.25
+    np.testing.assert_allclose(dv.wasserstein_1d(x, y, p=4), ref, rtol=RTOL)
+    np.testing.assert_allclose(dv.wasserstein_1d([3e4], [-1e4], p=10), 4e4, rtol=RTOL)
+    g = jax.grad(lambda a: dv.wasserstein_1d(a, jnp.array([-1e4]), p=10))(jnp.array([3e4]))
+    np.testing.assert_allclose(g, [1.0], rtol=RTOL)  # d W / d x = sign(x - y) for one point
+
+
+# ---------------------------------------------------------------- XLA and host sorts: same answers
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("p", [1, 2])
+def test_host_and_xla_sorts_give_the_same_values_and_gradients(sort_path, samples, weighted, p):
+    x, y, a, b = samples
+    kw = {"x_weights": a, "y_weights": b} if weighted else {}
+    xb = jnp.stack([x, 2 * x + 1, -x], axis=1)  # a batch along axis 1
+
+    def run():
+        f = lambda x, y: dv.wasserstein_1d(x, y, p=p, **kw)
+        return (
+            jax.jit(f)(x, y),
+            jax.jit(jax.grad(f, argnums=(0, 1)))(x, y),
+            jax.jvp(f, (x, y), (jnp.ones_like(x), -jnp.ones_like(y)))[1],
+            jax.jit(jax.vmap(jax.grad(f), in_axes=(1, None)))(xb, y),
+        )
+
+    sort_path("xla")
+    xla = run()
+    sort_path("host")
+    host = run()
+    for got, ref in zip(jax.tree_util.tree_leaves(host), jax.tree_util.tree_leaves(xla)):
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=1e-7)
+
+
+def _callbacks(fn, *args):
+    return jax.jit(fn).lower(*args).as_text().count("callback")
+
+
+def test_sort_is_chosen_by_total_size():
+    # On CPU: XLA's sort below HOST_SORT_MIN_SIZE values in one call, the
+    # host call above; under vmap the batch counts, and both samples of a
+    # distance share one call.
+    if jax.default_backend() != "cpu":
+        pytest.skip("the host sort is the CPU path")
+    small, large = _sort.HOST_SORT_MIN_SIZE // 4, _sort.HOST_SORT_MIN_SIZE
+    assert _callbacks(dv.wasserstein_1d, jnp.ones(small), jnp.ones(small)) == 0
+    assert _callbacks(dv.wasserstein_1d, jnp.ones(large), jnp.ones(large)) == 1
+    assert _callbacks(jax.vmap(dv.wasserstein_1d), jnp.ones((8, small)), jnp.ones((8, small))) == 1
+    assert _callbacks(jax.vmap(dv.wasserstein_1d), jnp.ones((2, 64)), jnp.ones((2, 64))) == 0
+    assert _callbacks(jax.vmap(jax.vmap(_sort.sort)), jnp.ones((4, 4, small))) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_xla_integer_key_sort_matches_jnp_sort(dtype):
+    # Signed zeros, infinities, ties, subnormals: the order-preserving
+    # integer map sorts them as np.sort does (equal values compare equal;
+    # XLA's CPU float comparator treats subnormals as zero, NumPy does not).
+    with jax.enable_x64(dtype == "float64"):
+        x = np.array([3.0, -0.0, 0.0, -np.inf, np.inf, 1e-42, -1e-42, 2.0, 2.0, -5.5, 0.0, -0.0], dtype)
+        x = np.stack([x, x[::-1], np.random.default_rng(0).standard_normal(x.size).astype(dtype)])
+        got = jax.jit(lambda a: _sort._xla_sort((a,), -1)[0])(x)
+        assert got.dtype == x.dtype
+        np.testing.assert_array_equal(got, np.sort(x, axis=-1))
+        np.testing.assert_array_equal(_sort._xla_sort((x,), 0)[0], np.sort(x, axis=0).T)
