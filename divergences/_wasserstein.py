@@ -77,6 +77,7 @@ def _abs_pow(d: jax.Array, p: float) -> jax.Array:
 
 def _check_p(p) -> float:
     """``p`` selects the algorithm, so it must be a concrete number >= 1."""
+    v.check_static("p", p)
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
         raise v.fail("p", f"must be a Python number >= 1 (it selects the algorithm); got {p!r}")
     p = float(p)
@@ -410,6 +411,7 @@ def _get_projections(key, projections, d, n_projections, dtype, orthogonal):
     if projections is None:
         if key is None:
             raise v.fail("key", "is None; pass a PRNG key or `projections`")
+        key = v.check_key("key", key)
         n_projections = v.check_int("n_projections", n_projections, minimum=1)
         return _directions(key, d, n_projections, dtype, orthogonal)
     theta = v.as_float_array("projections", projections, ndim=2)

@@ -81,9 +81,6 @@ KEYED = {
     "max_sliced_wasserstein": (dv.max_sliced_wasserstein, "xy", dict(n_projections=4)),
     "kernel_inception_distance": (dv.kernel_inception_distance, "xy", dict(n_subsets=3, subset_size=10)),
 }
-# Their key check belongs to divergences/_wasserstein.py (the `perf` branch):
-# `_get_projections` must call `v.check_key("key", key)`.
-NOT_YET_CHECKED = {"sliced_wasserstein", "max_sliced_wasserstein"}
 
 
 def _leading(kind, xy):
@@ -124,8 +121,6 @@ def test_key_by_keyword_equals_key_by_position(name, xy):
 
 @pytest.mark.parametrize("name", list(KEYED))
 def test_a_key_that_is_not_a_prng_key_is_refused(name, xy, request):
-    if name in NOT_YET_CHECKED:
-        request.applymarker(pytest.mark.xfail(strict=False, reason="perf branch: _wasserstein.py calls v.check_key"))
     fn, kind, options = KEYED[name]
     args = _leading(kind, xy)
     with pytest.raises(ValueError, match=r"^`key` must be a PRNG key.*jax\.random\.key\(0\)"):
@@ -230,8 +225,6 @@ TRACED = {
 
 @pytest.mark.parametrize("name", list(TRACED))
 def test_a_traced_structural_option_asks_to_mark_it_static(name, request):
-    if name == "p":
-        request.applymarker(pytest.mark.xfail(strict=False, reason="perf branch: _wasserstein._check_p calls v.check_static"))
     fn, value = TRACED[name]
     with pytest.raises(ValueError, match=rf"^`{name}` is a traced value.*static_argnames"):
         jax.jit(fn)(value)

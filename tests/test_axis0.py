@@ -4,10 +4,6 @@ Oracles: scipy (`wasserstein_distance`, `energy_distance`, `pdist`), numpy
 histograms, and a direct numpy MMD; `[n]` must give exactly what `[n, 1]`
 gives (the same computation); a batch must give what one problem at a time
 gives (float32 rounding: rtol 1e-5).
-
-`wasserstein_1d` reads its samples along the last axis until the `perf`
-branch (which owns divergences/_wasserstein.py) moves them to axis 0; its
-cases here are marked xfail(strict=False) until then.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import scipy.stats
 import divergences as dv
 
 RTOL = 1e-5
-PERF = pytest.mark.xfail(strict=False, reason="perf branch: wasserstein_1d samples along axis 0")
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +147,6 @@ def test_bootstrap_resamples_along_axis_0(samples):
     assert c.resamples.shape == (8,)
 
 
-@PERF
 def test_bootstrap_of_wasserstein_1d_on_n_by_1_is_a_scalar(samples):
     x, y = samples
     res = dv.bootstrap(dv.wasserstein_1d, x[:, :1], y[:, :1], jax.random.key(0), n_resamples=4)
@@ -171,7 +165,6 @@ def test_wasserstein_1d_on_n(samples, jit):
     np.testing.assert_allclose(f(x[:, 0], y[:, 0]), scipy.stats.wasserstein_distance(x[:, 0], y[:, 0]), rtol=1e-5)
 
 
-@PERF
 @pytest.mark.parametrize("jit", [False, True])
 def test_wasserstein_1d_on_n_by_1(samples, jit):
     x, y = samples
@@ -181,7 +174,6 @@ def test_wasserstein_1d_on_n_by_1(samples, jit):
     assert np.size(out) == 1
 
 
-@PERF
 @pytest.mark.parametrize("jit", [False, True])
 def test_wasserstein_1d_columns_are_a_batch(samples, jit):
     # [n, d]: the trailing axis is a batch of d one-dimensional problems (POT's convention).
@@ -191,7 +183,6 @@ def test_wasserstein_1d_columns_are_a_batch(samples, jit):
     np.testing.assert_allclose(f(x, y), expected, rtol=1e-5)
 
 
-@PERF
 def test_wasserstein_1d_axis_option_is_the_sample_axis(samples):
     x, y = samples
     expected = [scipy.stats.wasserstein_distance(x[:, j], y[:, j]) for j in range(x.shape[1])]
