@@ -313,6 +313,24 @@ def _safe_norm(sq: jax.Array) -> jax.Array:
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1)), 0)
 
 
+def _squared_grad_norms(critic_fn: Callable[[jax.Array], jax.Array], name: str, x: ArrayLike) -> jax.Array:
+    """``||grad critic_fn(x_i)||^2`` for every sample, from one reverse-mode pass: ``[n]``."""
+    if not callable(critic_fn):
+        raise v.fail("critic_fn", f"must be callable; got {type(critic_fn).__name__}")
+    x = v.check_samples(name, x)
+    n = x.shape[0]
+    out, pullback = jax.vjp(critic_fn, x)
+    if not hasattr(out, "shape") or tuple(out.shape) != (n,):
+        raise v.fail(
+            "critic_fn",
+            f"must return one value per sample, shape ({n},); got "
+            f"{getattr(out, 'shape', type(out).__name__)} for input of shape {x.shape}",
+        )
+    # Row i of the gradient of sum_i f(x_i) is grad f(x_i): samples are independent.
+    (grads,) = pullback(jnp.ones_like(out))
+    return jnp.sum(grads.reshape(n, -1).astype(x.dtype) ** 2, axis=1)
+
+
 def gradient_penalty(
     critic_fn: Callable[[jax.Array], jax.Array],
     real: ArrayLike,
@@ -387,15 +405,7 @@ def gradient_penalty(
     key = v.check_key("key", key)
     eps = jax.random.uniform(key, (n,) + (1,) * (x.ndim - 1), dtype=dtype)
     x_hat = eps * x + (1 - eps) * y
-    out, pullback = jax.vjp(critic_fn, x_hat)
-    if not hasattr(out, "shape") or tuple(out.shape) != (n,):
-        raise v.fail(
-            "critic_fn",
-            f"must return one value per sample, shape ({n},); got "
-            f"{getattr(out, 'shape', type(out).__name__)} for input of shape {x.shape}",
-        )
-    (grads,) = pullback(jnp.ones_like(out))
-    norms = _safe_norm(jnp.sum(grads.reshape(n, -1).astype(dtype) ** 2, axis=1))
+    norms = _safe_norm(_squared_grad_norms(critic_fn, "x", x_hat).astype(dtype))
     gap = norms - jnp.asarray(target, dtype)
     if one_sided:
         gap = jnp.maximum(gap, 0)

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
-from divergences._gan import _outputs, _paired_outputs, _sample_average, _sample_mean
+from divergences._gan import _outputs, _paired_outputs, _sample_average, _sample_mean, _squared_grad_norms
 
 __all__ = [
     "hinge_discriminator_loss",
@@ -338,24 +338,6 @@ def relativistic_generator_loss(
 
 
 # --- R1 / R2 ----------------------------------------------------------------------------------
-
-
-def _squared_grad_norms(critic_fn: Callable[[jax.Array], jax.Array], name: str, x: ArrayLike) -> jax.Array:
-    """``||grad critic_fn(x_i)||^2`` for every sample, from one reverse-mode pass: ``[n]``."""
-    if not callable(critic_fn):
-        raise v.fail("critic_fn", f"must be callable; got {type(critic_fn).__name__}")
-    x = v.check_samples(name, x)
-    n = x.shape[0]
-    out, pullback = jax.vjp(critic_fn, x)
-    if not hasattr(out, "shape") or tuple(out.shape) != (n,):
-        raise v.fail(
-            "critic_fn",
-            f"must return one value per sample, shape ({n},); got "
-            f"{getattr(out, 'shape', type(out).__name__)} for input of shape {x.shape}",
-        )
-    # Row i of the gradient of sum_i f(x_i) is grad f(x_i): samples are independent.
-    (grads,) = pullback(jnp.ones_like(out))
-    return jnp.sum(grads.reshape(n, -1).astype(x.dtype) ** 2, axis=1)
 
 
 _PENALTY_DOC = r"""
