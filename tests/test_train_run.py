@@ -158,7 +158,11 @@ def test_log_lines_on_a_file_and_averaged_losses(tmp_path):
     state = init_state(summary["state"].config, jax.random.fold_in(jax.random.key(0), _INIT_TAG), data_dim=2)
     from divergences.train import load_dataset
 
-    data, key = jnp.asarray(load_dataset("8gaussians", seed=0).train), jax.random.key(0)
+    from divergences.train._quality import fit_standardizer
+
+    train_data = load_dataset("8gaussians", seed=0).train
+    # the MLP trains on the standardised data (the `standardize` default)
+    data, key = jnp.asarray(fit_standardizer(train_data).forward(train_data)), jax.random.key(0)
     multi = make_multi_step(None, 10)
     per_step = []
     for _ in range(2):
