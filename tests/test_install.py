@@ -39,31 +39,34 @@ def test_wheel_has_one_top_level_package(wheel):
 
 
 def test_installed_wheel_works_beside_user_models_and_train(wheel, tmp_path):
-    """Install the wheel into a fresh venv (dependencies from this interpreter) and use it from a user's project."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
-    py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   capture_output=True, timeout=300)
+    """Install the wheel into a folder of its own (dependencies from this interpreter) and use it from a user's
+    project that has its own models.py and train.py."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target),
+                    str(wheel)], check=True, capture_output=True, timeout=300)
     project = tmp_path / "project"
     project.mkdir()
     (project / "models.py").write_text("raise RuntimeError('the user models.py was imported')\n")
     (project / "train.py").write_text("raise RuntimeError('the user train.py was imported')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "OPENBLAS_NUM_THREADS")}
+    env["PYTHONPATH"] = str(target)
     code = ("import os, divergences, divergences.models, divergences.train, divergences.train.counterexamples;"
-            "assert 'site-packages' in divergences.__file__, divergences.__file__;"
+            f"assert divergences.__file__.startswith({str(target)!r}), divergences.__file__;"
+            f"assert divergences.models.__file__.startswith({str(target)!r}), divergences.models.__file__;"
             "assert 'OPENBLAS_NUM_THREADS' not in os.environ;"
             "print(divergences.models.MLP.__module__)")
-    out = subprocess.run([str(py), "-c", code], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "divergences.models._mlp"
     for args in (["-m", "divergences.train", "--help"], ["-m", "divergences.train.counterexamples", "--help"]):
-        out = subprocess.run([str(py), *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+        out = subprocess.run([sys.executable, *args], cwd=project, env=env, capture_output=True, text=True,
+                             timeout=300)
         assert out.returncode == 0, out.stderr
         assert "usage: python -m divergences.train" in out.stdout
     for script in ("divergences-train", "divergences-counterexamples"):
-        out = subprocess.run([str(venv / "bin" / script), "--help"], cwd=project, env=env, capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run([sys.executable, str(target / "bin" / script), "--help"], cwd=project, env=env,
+                             capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         assert "usage:" in out.stdout
 
