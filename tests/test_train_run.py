@@ -321,3 +321,21 @@ def test_digits_judge_is_named_for_what_it_is():
     out = evaluate(digits.test[:350], digits, jax.random.key(0), classifier=judge)
     assert "classifier_test_accuracy" not in out and 0.9 < out["judge_accuracy"] <= 1.0
     assert out["classes_covered"] == 10
+
+
+def test_toy_evaluation_has_the_pacgan_and_feature_space_metrics():
+    """On a toy set the evaluation adds the reverse KL of the mode histogram and precision/recall/density/coverage,
+    as dv.precision_recall and dv.density_coverage give them against the held-out data."""
+    import divergences as dv
+    from divergences.train import load_dataset
+    from divergences.train._metrics import evaluate
+
+    ds = load_dataset("8gaussians", seed=0)
+    samples = jnp.asarray(ds.test[500:1000])
+    out = evaluate(samples, ds, jax.random.key(0))
+    held = jnp.asarray(ds.test[:500], jnp.float32)
+    pr, dc = dv.precision_recall(held, samples, k=3), dv.density_coverage(held, samples, k=5)
+    assert out["modes_covered"] == 8 and out["reverse_kl"] < 0.05
+    np.testing.assert_allclose([out["precision"], out["recall"], out["density"], out["coverage"]],
+                               [pr.precision, pr.recall, dc.density, dc.coverage], rtol=1e-6)
+    assert out["precision"] > 0.8 and out["recall"] > 0.8  # real against real

@@ -24,16 +24,15 @@ import numpy as np
 
 import divergences as dv
 from divergences.train._data import Dataset
+from divergences.train._quality import min_count, mode_statistics
 
 __all__ = ["mixture_quality", "DigitClassifier", "evaluate"]
 
 
-def _min_count(n: int) -> int:
-    return max(1, int(round(n / 125)))
-
-
 def mixture_quality(samples: np.ndarray, modes: np.ndarray, std: float) -> dict[str, float]:
-    """Modes covered and the share of high-quality samples for a Gaussian mixture.
+    """Modes covered, the share of high-quality samples and the reverse KL of the mode histogram.
+
+    The PacGAN protocol's statistics (:func:`divergences.train._quality.mode_statistics`).
 
     Args:
       samples: ``[n, d]`` generated samples.
@@ -41,18 +40,9 @@ def mixture_quality(samples: np.ndarray, modes: np.ndarray, std: float) -> dict[
       std: the components' standard deviation.
 
     Returns:
-      ``{"modes_covered": int, "n_modes": k, "high_quality": share in [0, 1]}``.
+      ``{"modes_covered": int, "n_modes": k, "high_quality": share in [0, 1], "reverse_kl": nats}``.
     """
-    samples = np.asarray(samples, np.float64)
-    d2 = ((samples[:, None, :] - np.asarray(modes, np.float64)[None]) ** 2).sum(-1)
-    nearest = d2.argmin(1)
-    good = np.sqrt(d2.min(1)) <= 3.0 * std
-    counts = np.bincount(nearest[good], minlength=len(modes))
-    return {
-        "modes_covered": int((counts >= _min_count(len(samples))).sum()),
-        "n_modes": int(len(modes)),
-        "high_quality": float(good.mean()) if len(samples) else 0.0,
-    }
+    return mode_statistics(samples, modes, std)
 
 
 class DigitClassifier:
@@ -70,7 +60,7 @@ class DigitClassifier:
         counts = np.bincount(pred, minlength=10)
         # judge_accuracy: the judge's own accuracy on held-out real digits (how far
         # to trust its labels), not a two-sample test of the generated digits.
-        return {"classes_covered": int((counts >= _min_count(len(samples))).sum()),
+        return {"classes_covered": int((counts >= min_count(len(samples))).sum()),
                 "judge_accuracy": self.test_accuracy}
 
 
@@ -87,6 +77,12 @@ def evaluate(samples: jax.Array, dataset: Dataset, key: jax.Array, *,
     host = np.asarray(samples)
     if dataset.modes is not None:
         out.update(mixture_quality(host, dataset.modes, dataset.mode_std))
+    if dataset.image_shape is None and min(len(samples), len(held)) > 5:
+        # Kynkaenniemi et al. 2019 (k = 3) and Naeem et al. 2020 (k = 5), in the data space of the toy sets.
+        pr = dv.precision_recall(held, samples, k=3)
+        dc = dv.density_coverage(held, samples, k=5)
+        out.update(precision=float(pr.precision), recall=float(pr.recall), density=float(dc.density),
+                   coverage=float(dc.coverage))
     if classifier is not None:
         out.update(classifier.coverage(host))
     return out
