@@ -12,33 +12,20 @@ critic-free step costs against one with a critic. The train-step case
 
 from __future__ import annotations
 
-from typing import Any
-
-import jax
 import jax.numpy as jnp
 
 from benchmarks._harness import Case
+from benchmarks.case_train_step import multi_step_thunk
 
 K = 10  # generator steps per timed call
 
 
 def _step_thunk(objective: str):
-    from divergences.train import TrainConfig, load_dataset, make_multi_step, make_train_step
+    from divergences.train import TrainConfig, load_dataset, make_train_step
 
     ds = load_dataset("25gaussians", n_train=20000, n_test=100)
-    cfg = TrainConfig(objective=objective)
-    ts = make_train_step(cfg, ds.train.shape[1])
-    multi = make_multi_step(ts, K)
-    data, key = jnp.asarray(ds.train), jax.random.key(1)
-    holder = {"state": ts.init(jax.random.key(0))}
-
-    def run() -> Any:
-        state, metrics = multi(holder["state"], data, key)
-        if not isinstance(state.step, jax.core.Tracer):  # the harness also traces thunks (memory analysis)
-            holder["state"] = state
-        return metrics["g_loss"]  # not donated by the next call, unlike the state
-
-    return run, ts.config
+    ts = make_train_step(TrainConfig(objective=objective), ds.train.shape[1])
+    return multi_step_thunk(ts, jnp.asarray(ds.train), K), ts.config
 
 
 def objective_case(objective: str) -> Case:
