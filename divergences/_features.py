@@ -41,10 +41,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from divergences import _validation as v
-from divergences._mmd import PolynomialKernel, mmd
+from divergences._mmd import PolynomialKernel
 
 __all__ = [
     "FrechetState",
@@ -350,15 +351,51 @@ class KIDResult(NamedTuple):
     std: jax.Array
 
 
+def _random_subset(key: jax.Array, n: int, size: int) -> jax.Array:
+    """``size`` distinct indices of ``range(n)``, a uniformly random subset (int32 ``[size]``).
+
+    The indices of the ``size`` largest of ``n`` i.i.d. uniform keys: every
+    subset is equally likely (exchangeability), and ``lax.top_k`` finds them
+    in O(n log size), where ``jax.random.choice(..., replace=False)`` sorts
+    a whole permutation of ``n``. The keys are float32 with or without x64,
+    so the subsets do not depend on it.
+    """
+    return jax.lax.top_k(jax.random.uniform(key, (n,), jnp.float32), size)[1]
+
+
+# Row blocks of a symmetric kernel matrix: only the blocks on and above the
+# diagonal are computed, (B + 1) / (2B) of the products (what a BLAS syrk
+# saves NumPy on ``a @ a.T``).
+_SYMMETRIC_BLOCKS = 4
+
+
+def _within_sum(kernel: PolynomialKernel, a: jax.Array) -> jax.Array:
+    """``sum_{i != j} k(a_i, a_j)`` for ``a [q, d]``, from the upper block triangle of the kernel matrix."""
+    q, d = a.shape
+    nb = _SYMMETRIC_BLOCKS if q >= 4 * _SYMMETRIC_BLOCKS else 1
+    size = -(-q // nb)
+    pad = size * nb - q
+    rows = jnp.concatenate([a, jnp.zeros((pad, d), a.dtype)]).reshape(nb, size, d)
+    live = jnp.concatenate([jnp.ones(q, a.dtype), jnp.zeros(pad, a.dtype)]).reshape(nb, size)
+    bi, ci = np.triu_indices(nb)
+    gram = kernel._of_dot(jnp.einsum("psd,ptd->pst", rows[bi], rows[ci]), a)
+    weight = jnp.asarray(np.where(bi == ci, 1.0, 2.0), a.dtype)[:, None, None] * live[bi][:, :, None] * live[ci][:, None, :]
+    return jnp.sum(weight * gram) - jnp.sum(kernel.diagonal(a))
+
+
 @functools.partial(jax.jit, static_argnames=("n_subsets", "subset_size"))
 def _kid_core(x, y, key, n_subsets, subset_size):
     kernel = PolynomialKernel(degree=3)
 
     def one(k):
         kx, ky = jax.random.split(k)
-        xs = x[jax.random.choice(kx, x.shape[0], (subset_size,), replace=False)]
-        ys = y[jax.random.choice(ky, y.shape[0], (subset_size,), replace=False)]
-        return mmd(xs, ys, kernel=kernel, estimator="unbiased")
+        xs = x[_random_subset(kx, x.shape[0], subset_size)]
+        ys = y[_random_subset(ky, y.shape[0], subset_size)]
+        # The unbiased MMD^2 of the subsets (as ``mmd(..., estimator="unbiased")``),
+        # written out: one q x q product across, two symmetric ones within.
+        q = subset_size
+        return (_within_sum(kernel, xs) + _within_sum(kernel, ys)) / (q * (q - 1)) \
+            - 2 * jnp.sum(kernel(xs, ys)) / (q * q)
 
     values = jax.lax.map(one, jax.random.split(key, n_subsets))
     return KIDResult(jnp.mean(values), jnp.std(values))
@@ -382,8 +419,10 @@ def kernel_inception_distance(
 
     for ``n_subsets`` subsets of ``q = subset_size`` rows drawn without
     replacement from each set, independently per subset (torchmetrics'
-    scheme; the defaults are its defaults). Computed by :func:`divergences.mmd`
-    with ``kernel="polynomial"``, in float64 when JAX has x64 enabled.
+    scheme; the defaults are its defaults): the value of
+    :func:`divergences.mmd` with ``kernel="polynomial"`` and
+    ``estimator="unbiased"`` on each pair of subsets, computed as three
+    ``q x q`` kernel matrices, in float64 when JAX has x64 enabled.
     Unlike FID it is unbiased, so it is comparable across sample sizes, and
     can be slightly negative when the sets match.
 
@@ -466,6 +505,30 @@ def _sq_dists(a: jax.Array, b: jax.Array, bb: jax.Array) -> jax.Array:
     return jnp.maximum(d2, 0)
 
 
+# Up to this k the k-th smallest distance of a row is found by k rounds of
+# row minima (a few elementwise passes each); above it by ``lax.top_k``, whose
+# CPU implementation costs several matrix products' time for one block
+# (``python -m benchmarks --only precision_recall``).
+ITERATIVE_MAX_K = 16
+
+
+def _kth_smallest(d2: jax.Array, k: int) -> jax.Array:
+    """The k-th smallest entry of each row of ``d2 [B, n]``, counted with multiplicity (as ``lax.top_k``)."""
+    if k > ITERATIVE_MAX_K:
+        return -jax.lax.top_k(-d2, k)[0][:, k - 1]
+    taken = jnp.zeros(d2.shape[:1], jnp.int32)
+    out = jnp.full(d2.shape[:1], jnp.inf, d2.dtype)
+    for _ in range(k):
+        m = jnp.min(d2, axis=1)
+        eq = d2 == m[:, None]
+        count = jnp.sum(eq, axis=1, dtype=jnp.int32)
+        # The entries equal to this minimum hold the ranks taken + 1 .. taken + count.
+        out = jnp.where((taken < k) & (taken + count >= k), m, out)
+        taken = taken + count
+        d2 = jnp.where(eq, jnp.inf, d2)
+    return out
+
+
 def _kth_radius_sq(a: jax.Array, k: int, block_size: int) -> jax.Array:
     """Squared distance from each row of ``a`` to its k-th nearest other row: ``[n]``."""
     aa = jnp.sum(a * a, axis=-1)
@@ -474,21 +537,32 @@ def _kth_radius_sq(a: jax.Array, k: int, block_size: int) -> jax.Array:
     def fn(rows, start):
         d2 = _sq_dists(rows, a, aa)
         d2 = jnp.where((start + jnp.arange(rows.shape[0]))[:, None] == cols[None, :], jnp.inf, d2)
-        return -jax.lax.top_k(-d2, k)[0][:, k - 1]
+        return _kth_smallest(d2, k)
 
     return _blocks(a, block_size, fn)
 
 
-def _count_within(q: jax.Array, ref: jax.Array, r2: jax.Array, block_size: int) -> jax.Array:
-    """For each row of ``q``: how many rows ``j`` of ``ref`` have ``||q - ref_j||^2 < r2_j``."""
-    bb = jnp.sum(ref * ref, axis=-1)
-    return _blocks(q, block_size, lambda rows, _: jnp.sum(_sq_dists(rows, ref, bb) < r2[None, :], axis=1))
+def _cross_pass(f: jax.Array, r: jax.Array, block_size: int, row_fn, col_fn, col_init):
+    """One pass over the squared distances ``D [m, n]`` from the rows of ``f`` to those of ``r``.
 
+    In row blocks of ``f`` (memory ``O(block_size * n)``): ``row_fn(d2 [B, n],
+    start) -> [B]`` gives one value per row of ``f``, and ``col_fn(d2, start,
+    acc [n]) -> acc`` folds each block into one value per row of ``r``. The
+    last block overlaps the one before (as in :func:`_blocks`), so ``col_fn``
+    must be idempotent over repeated rows (a logical or, a minimum).
+    """
+    m = f.shape[0]
+    rr = jnp.sum(r * r, axis=-1)
+    rows_out = jnp.zeros((m,), jax.eval_shape(row_fn, jnp.zeros((block_size, r.shape[0]), r.dtype), 0).dtype)
 
-def _min_sq_dist(q: jax.Array, ref: jax.Array, block_size: int) -> jax.Array:
-    """For each row of ``q``: its squared distance to the nearest row of ``ref``."""
-    bb = jnp.sum(ref * ref, axis=-1)
-    return _blocks(q, block_size, lambda rows, _: jnp.min(_sq_dists(rows, ref, bb), axis=1))
+    def body(i, carry):
+        rows_out, acc = carry
+        start = jnp.minimum(i * block_size, m - block_size)
+        d2 = _sq_dists(jax.lax.dynamic_slice_in_dim(f, start, block_size), r, rr)
+        rows_out = jax.lax.dynamic_update_slice_in_dim(rows_out, row_fn(d2, start), start, axis=0)
+        return rows_out, col_fn(d2, start, acc)
+
+    return jax.lax.fori_loop(0, -(-m // block_size), body, (rows_out, col_init))
 
 
 def _pair(real, fake, k, block_size, need_fake_radius):
@@ -522,19 +596,38 @@ def _pr_core(r, f, k, block_size):
     r, f = _centre(r, f)
     r2_real = _kth_radius_sq(r, k, min(block_size, r.shape[0]))
     r2_fake = _kth_radius_sq(f, k, min(block_size, f.shape[0]))
-    precision = _share(_count_within(f, r, r2_real, min(block_size, f.shape[0])) > 0, r.dtype)
-    recall = _share(_count_within(r, f, r2_fake, min(block_size, r.shape[0])) > 0, r.dtype)
-    return PrecisionRecall(precision, recall)
+    bs = min(block_size, f.shape[0])
+
+    # One pass over the fake-to-real distances gives both: a fake sample is
+    # precise when it lies in some real ball, a real sample recalled when it
+    # lies in some fake ball.
+    def in_real_ball(d2, start):
+        return jnp.any(d2 < r2_real[None, :], axis=1)
+
+    def in_fake_ball(d2, start, acc):
+        return acc | jnp.any(d2 < jax.lax.dynamic_slice_in_dim(r2_fake, start, bs)[:, None], axis=0)
+
+    precise, recalled = _cross_pass(f, r, bs, in_real_ball, in_fake_ball, jnp.zeros(r.shape[:1], bool))
+    return PrecisionRecall(_share(precise, r.dtype), _share(recalled, r.dtype))
 
 
 @functools.partial(jax.jit, static_argnames=("k", "block_size"))
 def _dc_core(r, f, k, block_size):
     r, f = _centre(r, f)
     r2_real = _kth_radius_sq(r, k, min(block_size, r.shape[0]))
-    counts = _count_within(f, r, r2_real, min(block_size, f.shape[0]))
+
+    # One pass: how many real balls hold each fake sample (density), and
+    # whether each real ball holds some fake sample (coverage).
+    def balls_holding(d2, start):
+        return jnp.sum(d2 < r2_real[None, :], axis=1, dtype=jnp.int32)
+
+    def ball_covered(d2, start, acc):
+        return acc | jnp.any(d2 < r2_real[None, :], axis=0)
+
+    counts, covered = _cross_pass(f, r, min(block_size, f.shape[0]), balls_holding, ball_covered,
+                                  jnp.zeros(r.shape[:1], bool))
     density = jnp.sum(counts).astype(r.dtype) / (k * f.shape[0])
-    coverage = _share(_min_sq_dist(r, f, min(block_size, r.shape[0])) < r2_real, r.dtype)
-    return DensityCoverage(density, coverage)
+    return DensityCoverage(density, _share(covered, r.dtype))
 
 
 def precision_recall(real: ArrayLike, fake: ArrayLike, *, k: int = 3, block_size: int = 512) -> PrecisionRecall:
@@ -551,8 +644,10 @@ def precision_recall(real: ArrayLike, fake: ArrayLike, *, k: int = 3, block_size
     the share of fakes inside the union of the real points' k-NN balls
     (quality), and of real points inside the fakes' balls (diversity).
     Identical sets give 1 and 1. Distances come from ``||a||^2 + ||b||^2 - 2 a.b``
-    after centring both sets on their pooled mean; four blocked passes of
-    ``[block_size, n or m]`` distance matrices, memory ``O(block_size * (n + m))``.
+    after centring both sets on their pooled mean; three blocked passes of
+    ``[block_size, n or m]`` distance matrices (the two sets' k-NN radii, then
+    one pass over the fake-to-real distances for both metrics), memory
+    ``O(block_size * (n + m))``.
 
     Args:
       real: real features ``[n, d]``.
@@ -595,7 +690,8 @@ def density_coverage(real: ArrayLike, fake: ArrayLike, *, k: int = 5, block_size
     dense; it is not bounded by 1); coverage is the share of real balls
     holding at least one fake. Unlike precision/recall, neither uses balls
     around the fakes, so outlying fakes do not inflate them. Blocked like
-    :func:`precision_recall` (three passes).
+    :func:`precision_recall` (two passes: the real radii, then the
+    fake-to-real distances for both metrics).
 
     Args:
       real: real features ``[n, d]``.

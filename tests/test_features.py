@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import jax.test_util
 import numpy as np
+import scipy.stats
 import prdc  # test extra of pyproject.toml
 import pytest
 import scipy.linalg
@@ -184,12 +185,13 @@ def test_kid_subsets_match_numpy():
     key = jax.random.key(3)
     with jax.enable_x64(True):
         got = dv.kernel_inception_distance(x, y, key=key, n_subsets=3, subset_size=40)
-        # The same subsets, drawn as documented: one key per subset, split for x and y, without replacement.
+        # The same subsets, drawn as documented: one key per subset, split for x and y; each
+        # subset the rows of the largest uniform keys (distinct rows, without replacement).
         values = []
         for k in jax.random.split(key, 3):
             kx, ky = jax.random.split(k)
-            ix = np.asarray(jax.random.choice(kx, 90, (40,), replace=False))
-            iy = np.asarray(jax.random.choice(ky, 70, (40,), replace=False))
+            ix = np.argsort(-np.asarray(jax.random.uniform(kx, (90,), jnp.float32)))[:40]
+            iy = np.argsort(-np.asarray(jax.random.uniform(ky, (70,), jnp.float32)))[:40]
             assert len(set(ix.tolist())) == 40
             values.append(_kid_numpy(x[ix], y[iy]))
         np.testing.assert_allclose(got.mean, np.mean(values), rtol=1e-10)
@@ -197,6 +199,21 @@ def test_kid_subsets_match_numpy():
     # float32 (no x64): the same to float32 cancellation in sums of 1,600 values of size ~10.
     got32 = dv.kernel_inception_distance(x, y, key=key, n_subsets=3, subset_size=40)
     np.testing.assert_allclose(got32.mean, np.mean(values), rtol=1e-3, atol=1e-4)
+
+
+def test_kid_subsets_are_uniform_without_replacement():
+    # Each of n rows is in a random q-subset with probability q / n: over 2,000 draws
+    # of 30 of 50 rows, a chi-square test of the inclusion counts (49 degrees of
+    # freedom, counts ~ 1,200 each), and no subset repeats a row.
+    from divergences._features import _random_subset
+
+    subsets = np.asarray(jax.vmap(lambda k: _random_subset(k, 50, 30))(jax.random.split(jax.random.key(0), 2000)))
+    assert all(len(set(row)) == 30 for row in subsets.tolist())
+    counts = np.bincount(subsets.ravel(), minlength=50)
+    expected = 2000 * 30 / 50
+    # Inclusions are negatively correlated within a subset (a fixed total), which only
+    # shrinks the statistic; p = 1e-4 under independence.
+    assert np.sum((counts - expected) ** 2 / expected) < scipy.stats.chi2.ppf(1 - 1e-4, 49)
 
 
 def test_kid_bad_input():
@@ -275,3 +292,31 @@ def test_prdc_bad_input(manifolds):
         dv.precision_recall(real, bad)
     got = jax.jit(dv.density_coverage)(real, bad)
     assert bool(jnp.isnan(got.density)) and bool(jnp.isnan(got.coverage))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 16, 17])
+def test_kth_smallest_counts_ties_like_a_sort(k):
+    # The k-th smallest entry of each row with multiplicity (np.sort's k-th column),
+    # on rows full of ties and of infinities (the excluded self-distances), by the
+    # iterated minima (k <= ITERATIVE_MAX_K) and by lax.top_k (above).
+    from divergences._features import _kth_smallest
+
+    rng = np.random.default_rng(k)
+    d2 = rng.integers(0, 4, size=(40, 30)).astype(np.float32)
+    d2[rng.random(d2.shape) < 0.2] = np.inf
+    got = jax.jit(lambda a: _kth_smallest(a, k))(d2)
+    np.testing.assert_array_equal(np.asarray(got), np.sort(d2, axis=1)[:, k - 1])
+
+
+@pytest.mark.parametrize("q", [2, 15, 16, 17, 41])
+def test_kid_within_sum_is_the_off_diagonal_sum(q):
+    # The block-triangular sum of KID's kernel matrix (padded when 4 does not divide q)
+    # equals the plain sum over i != j of the cubic kernel, in float64.
+    from divergences._features import _within_sum
+    from divergences._mmd import PolynomialKernel
+
+    a = np.abs(np.random.default_rng(q).normal(size=(q, 6)))
+    with jax.enable_x64(True):
+        got = float(_within_sum(PolynomialKernel(degree=3), jnp.asarray(a)))
+    k = (a @ a.T / 6 + 1) ** 3
+    np.testing.assert_allclose(got, k.sum() - np.trace(k), rtol=1e-12)
