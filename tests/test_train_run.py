@@ -323,6 +323,26 @@ def test_digits_judge_is_named_for_what_it_is():
     assert out["classes_covered"] == 10
 
 
+def test_digits_fid_and_kid_in_the_judges_features():
+    # FID and KID of generated digits are computed in the judge's hidden layer (as FID
+    # uses Inception's pool features): real training digits are about as far from the
+    # held-out ones as the floor says, uniform noise far further, on both metrics.
+    import divergences as dv
+    from divergences.train import load_dataset
+    from divergences.train._metrics import DigitClassifier, evaluate
+
+    digits = load_dataset("digits")
+    judge = DigitClassifier(digits)
+    real = evaluate(digits.train[:1000], digits, jax.random.key(0), classifier=judge)
+    noise = np.random.default_rng(0).uniform(-1, 1, (1000, digits.train.shape[1])).astype(np.float32)
+    fake = evaluate(noise, digits, jax.random.key(0), classifier=judge)
+    assert real["fid"] == pytest.approx(float(dv.frechet_distance(judge.features(digits.train[:1000]),
+                                                                  judge.test_features)), rel=1e-5)
+    assert 0 < judge.fid_floor == real["fid_floor"] and real["fid"] < 2 * judge.fid_floor
+    assert fake["fid"] > 20 * real["fid"] and fake["kid"] > 20 * max(real["kid"], real["kid_std"])
+    assert real["kid_std"] > 0 and judge.features(noise).shape == (1000, 64)
+
+
 def test_toy_evaluation_has_the_pacgan_and_feature_space_metrics():
     """On a toy set the evaluation adds the reverse KL of the mode histogram and precision/recall/density/coverage,
     as dv.precision_recall and dv.density_coverage give them against the held-out data."""

@@ -8,10 +8,17 @@
   al. 2017; PacGAN, Lin et al. 2018); a mode is *covered* when at least
   ``max(1, n / 125)`` high-quality samples (20 of 2500, PacGAN's rule) have it
   as their nearest mode;
-* digits: a logistic-regression classifier (the *judge*) trained on the real
-  training digits labels the generated ones; a class is covered under the
-  same 20-in-2500 rule; ``judge_accuracy`` is the judge's accuracy on the
-  held-out real digits.
+* digits: a small classifier (the *judge*: one hidden layer of 64 ReLU
+  units, scikit-learn's ``MLPClassifier``) trained on the real training
+  digits labels the generated ones; a class is covered under the same
+  20-in-2500 rule; ``judge_accuracy`` is the judge's accuracy on the
+  held-out real digits. The judge's hidden layer is also the feature space
+  of the Fréchet distance (``fid``, :func:`divergences.frechet_distance`)
+  and KID (``kid`` and ``kid_std``, :func:`divergences.kernel_inception_distance`)
+  between generated and held-out digits, as FID and KID use an Inception
+  network's pool features (Heusel et al. 2017; Bińkowski et al. 2018);
+  ``fid_floor`` is the Fréchet distance between the real training and
+  held-out digits in the same features (what sampling noise alone gives).
 """
 
 from __future__ import annotations
@@ -46,22 +53,38 @@ def mixture_quality(samples: np.ndarray, modes: np.ndarray, std: float) -> dict[
 
 
 class DigitClassifier:
-    """A small classifier of the real digits (multinomial logistic regression)."""
+    """The judge of generated digits: a one-hidden-layer MLP classifier of the real digits, and its features."""
 
-    def __init__(self, dataset: Dataset):
-        from sklearn.linear_model import LogisticRegression  # lazy: `train` extra
+    def __init__(self, dataset: Dataset, *, hidden: int = 64, seed: int = 0):
+        from sklearn.neural_network import MLPClassifier  # lazy: `train` extra
 
-        self.model = LogisticRegression(max_iter=2000)
-        self.model.fit(dataset.train, dataset.labels_train)
+        self.model = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1e-3, max_iter=1000, random_state=seed)
+        self.model.fit(np.asarray(dataset.train, np.float64), dataset.labels_train)
         self.test_accuracy = float(self.model.score(dataset.test, dataset.labels_test))
+        self.test_features = self.features(dataset.test)
+        self.fid_floor = float(dv.frechet_distance(self.features(dataset.train), self.test_features))
+
+    def features(self, samples: np.ndarray) -> np.ndarray:
+        """The judge's hidden ReLU activations ``[n, hidden]`` of digits ``[n, 64]`` (clipped to the pixel range)."""
+        x = np.clip(np.asarray(samples, np.float64).reshape(len(samples), -1), -1, 1)
+        return np.maximum(x @ self.model.coefs_[0] + self.model.intercepts_[0], 0.0).astype(np.float32)
 
     def coverage(self, samples: np.ndarray) -> dict[str, float]:
-        pred = self.model.predict(np.clip(np.asarray(samples, np.float64), -1, 1))
-        counts = np.bincount(pred, minlength=10)
+        x = np.clip(np.asarray(samples, np.float64).reshape(len(samples), -1), -1, 1)
+        counts = np.bincount(self.model.predict(x), minlength=10)
         # judge_accuracy: the judge's own accuracy on held-out real digits (how far
         # to trust its labels), not a two-sample test of the generated digits.
         return {"classes_covered": int((counts >= min_count(len(samples))).sum()),
                 "judge_accuracy": self.test_accuracy}
+
+    def feature_distances(self, samples: np.ndarray, key: jax.Array) -> dict[str, float]:
+        """Fréchet distance and KID (mean, std over 100 subsets) to the held-out digits in the judge's features."""
+        fake = self.features(samples)
+        real = self.test_features
+        size = min(1000, len(fake), len(real))
+        kid = dv.kernel_inception_distance(fake, real, key, n_subsets=100, subset_size=size)
+        return {"fid": float(dv.frechet_distance(fake, real)), "fid_floor": self.fid_floor,
+                "kid": float(kid.mean), "kid_std": float(kid.std)}
 
 
 def evaluate(samples: jax.Array, dataset: Dataset, key: jax.Array, *,
@@ -85,6 +108,8 @@ def evaluate(samples: jax.Array, dataset: Dataset, key: jax.Array, *,
                    coverage=float(dc.coverage))
     if classifier is not None:
         out.update(classifier.coverage(host))
+        if len(host) > 1:
+            out.update(classifier.feature_distances(host, jax.random.fold_in(key, 1)))
     return out
 
 

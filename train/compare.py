@@ -19,9 +19,9 @@ __all__ = ["load_run", "summary_table", "plot_runs", "main"]
 
 # The summary columns worth a glance, in this order, where present.
 _COLUMNS = ("objective", "dataset", "steps", "wall_time_s", "steps_per_s", "modes_covered", "high_quality",
-            "classes_covered", "sliced_wasserstein", "mmd", "final_d_loss", "final_g_loss", "final_w_estimate",
+            "classes_covered", "fid", "kid", "heldout_nll", "sliced_wasserstein", "mmd", "final_d_loss", "final_g_loss", "final_w_estimate",
             "final_d_accuracy")
-_SKIP = {"step", "time_s", "n_modes", "judge_accuracy"}
+_SKIP = {"step", "time_s", "n_modes", "judge_accuracy", "fid_floor", "kid_std"}
 
 
 def load_run(run_dir: str) -> dict[str, Any]:
