@@ -85,6 +85,8 @@ class TrainConfig:
                                                                   "(a sum of kernels; [] in a --config file: "
                                                                   "the median heuristic)")
     flow_layers: int = _f(8, "coupling layers of the flow objective (RealNVP)")
+    kl_warmup_steps: int = _f(0, "vae: the KL term's weight rises linearly from 0 to 1 over these steps "
+                                 "(Bowman et al. 2016); 0: the plain ELBO throughout")
     n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
     feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
     dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")
@@ -202,12 +204,12 @@ def validate_config(config: TrainConfig) -> None:
     if config.activation not in ACTIVATIONS:
         raise _bad("activation", f"must be one of {', '.join(ACTIVATIONS)}", config.activation)
     positive_ints = ("steps", "batch_size", "z_dim", "width", "critic_width", "steps_per_call", "eval_samples",
-                     "n_projections", "n_features")
+                     "n_projections", "n_features", "flow_layers")
     for name in positive_ints:
         value = getattr(config, name)
         if value is not None and value < 1:
             raise _bad(name, "must be >= 1", value)
-    for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth", "seed"):
+    for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth", "seed", "kl_warmup_steps"):
         if getattr(config, name) < 0:
             raise _bad(name, "must be >= 0", getattr(config, name))
     for name in ("lr", "critic_lr", "clip", "gp_weight", "dual_penalty", "sliced_p"):

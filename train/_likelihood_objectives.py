@@ -372,8 +372,10 @@ class LikelihoodGenerator:
     method) maps noise ``[n, z_dim]`` to data ``[n, d]`` deterministically: the
     flow's inverse on the first ``d`` noise coordinates, or the VAE decoder's
     mean (``z_dim`` is its latent size); ``method="loss"`` is
-    ``loss(x, key)`` (:func:`loss`) and ``method="sample"`` is
-    ``sample(key, n)`` (:func:`sample`).
+    ``loss(x, key[, kl_weight])`` (:func:`loss`), ``method="sample"`` is
+    ``sample(key, n)`` (:func:`sample`) and
+    ``method="heldout_log_likelihood"`` is ``(x, key) -> [n]``
+    (:func:`heldout_log_likelihoods`).
     """
 
     cfg: LikelihoodConfig
@@ -386,8 +388,11 @@ class LikelihoodGenerator:
     def apply(self, variables: dict[str, Any], *args: Any, method: str | None = None) -> Any:
         params = variables["params"]
         if method == "loss":
+            x, key, *weight = args
+            return loss(params, x, key, cfg=self.cfg, kl_weight=weight[0] if weight else 1.0)
+        if method == "heldout_log_likelihood":
             x, key = args
-            return loss(params, x, key, cfg=self.cfg)
+            return heldout_log_likelihoods(params, x, key, cfg=self.cfg)
         if method == "sample":
             key, n = args
             return sample(params, key, n, cfg=self.cfg)

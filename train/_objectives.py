@@ -14,7 +14,9 @@ Each :class:`Objective` holds what differs between objectives:
   the critic's optimizer: the WGAN's weight clipping), ``project_critic``
   (the critic's initial parameters moved into its constraint set),
   ``build_models`` (the objective's own modules: a likelihood model with no
-  critic), ``sample`` (how the objective's model draws samples).
+  critic), ``sample`` (how the objective's model draws samples),
+  ``heldout_log_likelihood`` (a model with a density: the log-density, or a
+  lower bound of it, of held-out points, logged as ``heldout_nll``).
 
 The step factory (:mod:`divergences.train._steps`), the configuration
 defaults and validation (:mod:`divergences.train._config`), ``--help`` and
@@ -93,6 +95,9 @@ class GeneratorInputs(NamedTuple):
       key: a key of this update's own (independent of the one behind ``fake``).
       config: the resolved configuration.
       generator: the generator module (a likelihood model applies it to ``real``).
+      step: generator updates done before this one, ``int32 []`` (for
+        schedules inside a loss, such as the VAE's KL warm-up); None where a
+        caller builds the inputs without a state.
     """
 
     params: Any
@@ -103,6 +108,7 @@ class GeneratorInputs(NamedTuple):
     key: jax.Array
     config: TrainConfig
     generator: Any
+    step: jax.Array | None = None
 
 
 # The fallbacks for the configuration's per-objective fields; an entry's
@@ -133,6 +139,11 @@ class Objective:
         flax modules replacing the default MLP/DCGAN pair, or None.
       sample: ``(generator, params, key, n, config) -> [n, d]``; None: push
         ``N(0, I_{z_dim})`` noise through ``generator.apply``.
+      heldout_log_likelihood: ``(generator, params, x [n, d], key, config) ->
+        [n]`` log-densities in nats of points in the units the model is
+        trained in (a lower bound, such as the IWAE bound, is allowed), or
+        None: no density. The command turns them into ``heldout_nll``, nats
+        per dimension in the data's own units.
     """
 
     name: str
@@ -144,6 +155,7 @@ class Objective:
     project_critic: Callable[[TrainConfig, Any], Any] | None = None
     build_models: Callable[[TrainConfig, int, tuple | None], tuple[Any, Any]] | None = None
     sample: Callable[[Any, Any, jax.Array, int, TrainConfig], jax.Array] | None = None
+    heldout_log_likelihood: Callable[[Any, Any, jax.Array, jax.Array, TrainConfig], jax.Array] | None = None
 
     @property
     def has_critic(self) -> bool:
@@ -376,16 +388,25 @@ def _likelihood_entry(kind: str, description: str) -> Objective:
         lc = lk.LikelihoodConfig(objective=kind, data_dim=data_dim, model=config.model,
                                  image_shape=tuple(image_shape) if image_shape is not None else None,
                                  width=config.width, depth=config.depth, n_layers=config.flow_layers,
-                                 latent_dim=config.z_dim)
+                                 latent_dim=config.z_dim, kl_warmup_steps=config.kl_warmup_steps)
         return lk.LikelihoodGenerator(lc), None
 
     def generator_loss(x: GeneratorInputs):
-        return x.generator.apply({"params": x.params}, x.real, x.key, method="loss")
+        warmup = x.config.kl_warmup_steps
+        if kind == "vae" and warmup > 0 and x.step is not None:
+            kl_weight = jnp.minimum(1.0, (x.step.astype(jnp.float32) + 1.0) / warmup)
+        else:
+            kl_weight = 1.0
+        return x.generator.apply({"params": x.params}, x.real, x.key, kl_weight, method="loss")
 
     def sample(generator, params, key, n, config):
         return generator.apply({"params": params}, key, n, method="sample")
 
+    def heldout_log_likelihood(generator, params, x, key, config):
+        return generator.apply({"params": params}, x, key, method="heldout_log_likelihood")
+
     return Objective(kind, description, generator_loss=generator_loss, build_models=build, sample=sample,
+                     heldout_log_likelihood=heldout_log_likelihood,
                      defaults=dict(lr=1e-3, critic_lr=0.0, beta1=0.9, beta2=0.999))
 
 

@@ -446,6 +446,7 @@ def _fit(cfg, *, data, generator, critic, optimizer, critic_optimizer, resume, i
     gen_module = state.generator.module
     sample_fn = jax.jit(lambda p, k, n: _to_data(standardizer, sample_generator(gen_module, cfg, p, k, n)),
                         static_argnums=2)
+    heldout_nll = _heldout_nll_fn(cfg, gen_module, standardizer, dataset)
     classifier = None
     if dataset.labels_train is not None:
         from divergences.train._metrics import DigitClassifier
@@ -493,6 +494,9 @@ def _fit(cfg, *, data, generator, critic, optimizer, critic_optimizer, resume, i
 
                         last_eval = evaluate(samples, dataset, jax.random.fold_in(evaluation_key(cfg, step), 1),
                                              classifier=classifier)
+                        if heldout_nll is not None:
+                            last_eval["heldout_nll"] = heldout_nll(state.generator.ema,
+                                                                   jax.random.fold_in(evaluation_key(cfg, step), 2))
                         last_losses = logger.averages()
                         logger.reset()
                         elapsed = time_offset + time.perf_counter() - t0
@@ -623,6 +627,36 @@ def _standardizer(cfg: TrainConfig, dataset) -> Standardizer | None:
     if not cfg.standardize or cfg.model != "mlp" or dataset.image_shape is not None:
         return None
     return fit_standardizer(np.asarray(dataset.train))
+
+
+def _heldout_nll_fn(cfg: TrainConfig, module: Any, standardizer: Standardizer | None,
+                    dataset: Dataset) -> Callable[[Any, jax.Array], float] | None:
+    """``(params, key) -> heldout_nll``: nats per dimension of ``dataset.test`` in data units, or None.
+
+    For an objective with a density (its ``heldout_log_likelihood`` hook). The
+    model sees the held-out points in its training units; the standardisation
+    ``z = (x - shift) / scale`` adds ``log(scale)`` per dimension to the NLL
+    (the log-determinant of the change of units), so the figure is comparable
+    with the data's own entropy.
+    """
+    from divergences.train._objectives import get_objective
+
+    hook = get_objective(cfg.objective).heldout_log_likelihood
+    if hook is None or len(dataset.test) == 0:
+        return None
+    held = np.asarray(dataset.test, np.float32)
+    held = held.reshape(len(held), -1)
+    log_scale = 0.0
+    if standardizer is not None:
+        held = standardizer.forward(held)
+        log_scale = float(np.log(standardizer.scale))
+    held = jnp.asarray(held)
+
+    def nll(params, key):
+        ll = np.asarray(hook(module, params, held, key, cfg), np.float64)
+        return float(-ll.mean() / held.shape[1] + log_scale)
+
+    return nll
 
 
 def _to_data(standardizer: Standardizer | None, samples: jax.Array) -> jax.Array:

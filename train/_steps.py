@@ -351,7 +351,7 @@ def _generator_update(state: TrainState, real: jax.Array, k_gen: jax.Array, k_lo
         fake = generate(state, params, k_gen, bsz)
         o_fake = None if c is None else critic_values(state, fake)
         loss, metrics = obj.generator_loss(GeneratorInputs(params, real, fake, o_real, o_fake, k_loss, cfg,
-                                                           g.module))
+                                                           g.module, state.step))
         return loss, metrics
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
