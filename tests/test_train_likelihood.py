@@ -59,5 +59,7 @@ def test_kl_warmup_must_be_non_negative():
 
     with pytest.raises(ValueError, match="kl_warmup_steps"):
         validate_config(TrainConfig(objective="vae", kl_warmup_steps=-1))
+    with pytest.raises(ValueError, match="dequantize"):
+        validate_config(TrainConfig(objective="vae", dequantize=float("nan")))
     with pytest.raises(ValueError, match="flow_layers"):
         validate_config(TrainConfig(objective="flow", flow_layers=0))

@@ -85,6 +85,9 @@ class TrainConfig:
                                                                   "(a sum of kernels; [] in a --config file: "
                                                                   "the median heuristic)")
     flow_layers: int = _f(8, "coupling layers of the flow objective (RealNVP)")
+    dequantize: float = _f(0.0, "flow and vae: width of the uniform noise added to each training batch and to "
+                                "the held-out points, in the units the model trains in (discrete data: the "
+                                "spacing of its levels, 0.125 for the digits' pixels with --model dcgan); 0: none")
     kl_warmup_steps: int = _f(0, "vae: the KL term's weight rises linearly from 0 to 1 over these steps "
                                  "(Bowman et al. 2016); 0: the plain ELBO throughout")
     n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
@@ -225,6 +228,8 @@ def validate_config(config: TrainConfig) -> None:
         value = getattr(config, name)
         if value is not None and not 0.0 <= value < 1.0:
             raise _bad(name, "must be in [0, 1)", value)
+    if not (math.isfinite(config.dequantize) and config.dequantize >= 0):
+        raise _bad("dequantize", "must be a finite number >= 0", config.dequantize)
     if not 0.0 <= config.ema_decay < 1.0:
         raise _bad("ema_decay", "must be in [0, 1)", config.ema_decay)
     if config.n_critic is not None:

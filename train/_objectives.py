@@ -388,7 +388,8 @@ def _likelihood_entry(kind: str, description: str) -> Objective:
         lc = lk.LikelihoodConfig(objective=kind, data_dim=data_dim, model=config.model,
                                  image_shape=tuple(image_shape) if image_shape is not None else None,
                                  width=config.width, depth=config.depth, n_layers=config.flow_layers,
-                                 latent_dim=config.z_dim, kl_warmup_steps=config.kl_warmup_steps)
+                                 latent_dim=config.z_dim, kl_warmup_steps=config.kl_warmup_steps,
+                                 dequantize=config.dequantize)
         return lk.LikelihoodGenerator(lc), None
 
     def generator_loss(x: GeneratorInputs):
