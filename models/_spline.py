@@ -25,7 +25,7 @@ the :math:`K - 1` interior derivatives are a softplus plus ``min_derivative``
     g'(x) = \frac{s^2\,[\delta^{k+1}\xi^2 + 2s\,\xi(1-\xi) + \delta^k (1-\xi)^2]}
                  {[s + (\delta^{k+1} + \delta^k - 2s)\,\xi(1-\xi)]^2}
 
-(Durkan et al. 2019, eqs. 4 and 5; Gregory and Delbourgo 1982). The inverse
+(Durkan et al. 2019, section 3.1; Gregory and Delbourgo 1982). The inverse
 solves :math:`a\xi^2 + b\xi + c = 0` for :math:`y` in bin :math:`k`, with
 :math:`a = h(s - \delta^k) + (y - y^k)(\delta^{k+1} + \delta^k - 2s)`,
 :math:`b = h\delta^k - (y - y^k)(\delta^{k+1} + \delta^k - 2s)` and
@@ -135,7 +135,8 @@ def rational_quadratic_spline(x: jax.typing.ArrayLike, raw_widths: jax.typing.Ar
 
     References:
       Durkan, Bekasov, Murray and Papamakarios, "Neural Spline Flows",
-      NeurIPS 2019, section 3 and appendix A.
+      NeurIPS 2019, section 3.1 (the transform, its derivative) and the
+      appendix (the inverse).
     """
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
