@@ -1,13 +1,16 @@
 """Train the likelihood models (``flow``, ``vae``) on the toy data sets and score them.
 
-``python -m benchmarks.likelihood_runs [--quick] [--datasets 8gaussians,...] [--objectives flow,flow-spline,vae]
+``python -m benchmarks.likelihood_runs [--quick] [--datasets 8gaussians,...] [--objectives flow,flow-affine,vae]
 [--steps N] [--set KEY=VALUE ...] [--merge] [--out benchmarks/results] [--tag TAG]``
 
-The objectives are the keys of :data:`CONFIGS`: ``flow`` (RealNVP, affine
-couplings), ``flow-spline`` (rational-quadratic spline couplings) and
-``vae``. ``--set`` overrides a :class:`LikelihoodConfig` field of every run
-(``--set spline_bins=16 --set n_layers=8``); ``--merge`` keeps the rows of an
-existing output file whose (objective, data set) this run does not redo.
+The objectives are the keys of :data:`CONFIGS`: ``flow`` (rational-quadratic
+spline couplings, Durkan et al. 2019), ``flow-affine`` (RealNVP, affine
+couplings, the ``flow`` of earlier runs) and ``vae``; the tables name a
+flow's rows by its coupling, ``flow (spline)`` or ``flow (affine)``.
+``--set`` overrides a :class:`LikelihoodConfig` field of every run
+(``--set spline_bins=8 --set n_layers=10``); ``--merge`` keeps the rows of an
+existing output file that this run does not redo (same objective, coupling
+and data set).
 
 For each (objective, data set): train with
 :func:`divergences.train._likelihood_objectives.fit` (seed 0), then report
@@ -49,9 +52,10 @@ from divergences.train._metrics import evaluate
 
 # Per objective: the configuration used for every data set (the README's table).
 CONFIGS = {
-    "flow": dict(objective="flow", width=64, depth=2, n_layers=16, rotations=True, learning_rate=5e-4, ema_decay=0.999),
-    "flow-spline": dict(objective="flow", coupling="spline", spline_bins=8, spline_bound=4.0, width=64, depth=2,
-                        n_layers=8, rotations=True, learning_rate=5e-4, ema_decay=0.999),
+    "flow": dict(objective="flow", coupling="spline", spline_bins=16, spline_bound=4.0, width=64, depth=2,
+                 n_layers=8, rotations=True, learning_rate=5e-4, ema_decay=0.999),
+    "flow-affine": dict(objective="flow", coupling="affine", width=64, depth=2, n_layers=16, rotations=True,
+                        learning_rate=5e-4, ema_decay=0.999),
     "vae": dict(objective="vae", width=128, depth=2, latent_dim=2, learning_rate=1e-3, ema_decay=0.999, kl_warmup_steps=5000),
 }
 
@@ -168,6 +172,13 @@ def run_one(objective: str, name: str, steps: int, batch_size: int, seed: int = 
     return row
 
 
+def label(row: dict) -> str:
+    """A row's name in the tables: a flow's by its coupling (rows written before the spline flow are affine)."""
+    if row["config"]["objective"] == "flow":
+        return f"flow ({row['config'].get('coupling', 'affine')})"
+    return row["objective"]
+
+
 def markdown(rows: list[dict], entropies: dict) -> str:
     lines = ["| objective | data | held-out NLL (nats/dim) | true entropy (nats/dim) | NLL - true NLL of the same points | modes | HQ | SW | MMD | train time |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -176,10 +187,24 @@ def markdown(rows: list[dict], entropies: dict) -> str:
         gap = r["heldout_nll"] - r["true_nll_of_heldout"] if "true_nll_of_heldout" in r else float("nan")
         modes = f"{r['modes_covered']}/{r['n_modes']}" if "modes_covered" in r else "-"
         hq = f"{100 * r['high_quality']:.1f}%" if "high_quality" in r else "-"
-        lines.append(f"| {r['objective']} | {r['dataset']} | {r['heldout_nll']:.3f} | "
+        lines.append(f"| {label(r)} | {r['dataset']} | {r['heldout_nll']:.3f} | "
                      f"{ent:.3f} | {gap:+.3f} | {modes} | {hq} | {r['sliced_wasserstein']:.3f} | "
                      f"{r['mmd']:.2e} | {r['train_seconds']:.0f} s ({r['steps']} steps) |")
     return "\n".join(lines) + "\n"
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows that ``new`` does not redo (same :func:`label` and data set), then ``new``, grouped by data set.
+
+    The data sets keep the order in which they first appear in ``old + new``;
+    within one, the kept old rows come first.
+    """
+    redone = {(label(r), r["dataset"]) for r in new}
+    kept = [r for r in old if (label(r), r["dataset"]) not in redone]
+    order: dict[str, int] = {}
+    for r in old + new:
+        order.setdefault(r["dataset"], len(order))
+    return sorted(kept + new, key=lambda r: order[r["dataset"]])  # sorted is stable
 
 
 def main(argv=None) -> int:
@@ -224,10 +249,7 @@ def main(argv=None) -> int:
     if a.merge and os.path.exists(path):
         with open(path) as f:
             old = json.load(f)
-        redone = {(r["objective"], r["dataset"]) for r in rows}
-        kept = [r for r in old["rows"] if (r["objective"], r["dataset"]) not in redone]
-        order = {n: i for i, n in enumerate(r["dataset"] for r in old["rows"] + rows)}
-        rows = sorted(kept + rows, key=lambda r: order[r["dataset"]])  # stable: the old order of the data sets
+        rows = merge_rows(old["rows"], rows)
         entropies = {**old.get("entropy_nats_per_dim", {}), **entropies}
     with open(path, "w") as f:
         json.dump({"rows": rows, "entropy_nats_per_dim": entropies, "cpu_count": os.cpu_count()}, f, indent=1)

@@ -259,3 +259,37 @@ def test_spline_objective_trains_and_its_heldout_nll_is_exact():
     assert after < before - 0.1, (before, after)
     assert np.isfinite(history[-1]["loss"])
     assert lo.sample(params, jax.random.key(2), 7, cfg=cfg).shape == (7, 2)
+
+
+# ---------------------------------------------------------------- the benchmark script's configuration
+
+def test_likelihood_runs_configs_overrides_and_labels():
+    from benchmarks import likelihood_runs as lr
+
+    for name, settings in lr.CONFIGS.items():
+        lo.LikelihoodConfig(**settings)  # every entry is a valid configuration
+    assert lr.CONFIGS["flow"]["coupling"] == "spline" and lr.CONFIGS["flow-affine"]["coupling"] == "affine"
+    assert lr.parse_overrides(["spline_bins=12", "spline_bound=5", "rotations=false", "coupling=affine"]) == {
+        "spline_bins": 12, "spline_bound": 5.0, "rotations": False, "coupling": "affine"}
+    with pytest.raises(ValueError, match=r"^`--set` takes KEY=VALUE"):
+        lr.parse_overrides(["bins=12"])
+    with pytest.raises(ValueError, match=r"^`--set rotations` takes true or false"):
+        lr.parse_overrides(["rotations=yes"])
+    # rows written before the coupling field existed are affine flows
+    assert lr.label({"objective": "flow", "config": {"objective": "flow"}}) == "flow (affine)"
+    assert lr.label({"objective": "flow", "config": {"objective": "flow", "coupling": "spline"}}) == "flow (spline)"
+    assert lr.label({"objective": "vae", "config": {"objective": "vae"}}) == "vae"
+
+
+def test_likelihood_runs_merge_keeps_the_rows_it_does_not_redo_in_order():
+    from benchmarks import likelihood_runs as lr
+
+    def row(ds, coupling, tag):
+        return {"objective": "flow", "dataset": ds, "tag": tag, "config": {"objective": "flow", "coupling": coupling}}
+
+    old = [row("8g", "affine", "old"), row("25g", "affine", "old"), row("roll", "affine", "old"),
+           row("roll", "spline", "old")]
+    merged = lr.merge_rows(old, [row("8g", "spline", "new"), row("roll", "spline", "new")])
+    assert [(r["dataset"], r["config"]["coupling"], r["tag"]) for r in merged] == [
+        ("8g", "affine", "old"), ("8g", "spline", "new"), ("25g", "affine", "old"),
+        ("roll", "affine", "old"), ("roll", "spline", "new")]
