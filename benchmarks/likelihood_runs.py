@@ -1,7 +1,16 @@
 """Train the likelihood models (``flow``, ``vae``) on the toy data sets and score them.
 
-``python -m benchmarks.likelihood_runs [--quick] [--datasets 8gaussians,...] [--objectives flow,vae]
-[--steps N] [--out benchmarks/results]``
+``python -m benchmarks.likelihood_runs [--quick] [--datasets 8gaussians,...] [--objectives flow,flow-affine,vae]
+[--steps N] [--set KEY=VALUE ...] [--merge] [--out benchmarks/results] [--tag TAG]``
+
+The objectives are the keys of :data:`CONFIGS`: ``flow`` (rational-quadratic
+spline couplings, Durkan et al. 2019), ``flow-affine`` (RealNVP, affine
+couplings, the ``flow`` of earlier runs) and ``vae``; the tables name a
+flow's rows by its coupling, ``flow (spline)`` or ``flow (affine)``.
+``--set`` overrides a :class:`LikelihoodConfig` field of every run
+(``--set spline_bins=8 --set n_layers=10``); ``--merge`` keeps the rows of an
+existing output file that this run does not redo (same objective, coupling
+and data set).
 
 For each (objective, data set): train with
 :func:`divergences.train._likelihood_objectives.fit` (seed 0), then report
@@ -18,7 +27,7 @@ For each (objective, data set): train with
   for the mixtures, from ``divergences.train._metrics.evaluate``);
 * the wall time of training (compilation included) on this machine.
 
-Writes ``likelihood.json`` and ``likelihood.md`` into ``--out``.
+Writes ``likelihood{_TAG}.json`` and ``likelihood{_TAG}.md`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -28,7 +37,9 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +52,10 @@ from divergences.train._metrics import evaluate
 
 # Per objective: the configuration used for every data set (the README's table).
 CONFIGS = {
-    "flow": dict(objective="flow", width=64, depth=2, n_layers=16, rotations=True, learning_rate=5e-4, ema_decay=0.999),
+    "flow": dict(objective="flow", coupling="spline", spline_bins=16, spline_bound=4.0, width=64, depth=2,
+                 n_layers=8, rotations=True, learning_rate=5e-4, ema_decay=0.999),
+    "flow-affine": dict(objective="flow", coupling="affine", width=64, depth=2, n_layers=16, rotations=True,
+                        learning_rate=5e-4, ema_decay=0.999),
     "vae": dict(objective="vae", width=128, depth=2, latent_dim=2, learning_rate=1e-3, ema_decay=0.999, kl_warmup_steps=5000),
 }
 
@@ -104,12 +118,40 @@ QUADRATURE = {  # square and spacing: a tenth of the components' std (a fifth of
 
 # ------------------------------------------------------------------ runs
 
-def run_one(objective: str, name: str, steps: int, batch_size: int, seed: int = 0) -> dict:
+def parse_overrides(items: list[str]) -> dict:
+    """``["KEY=VALUE", ...]`` -> ``{KEY: VALUE}``, each value cast to the type of that :class:`LikelihoodConfig` field."""
+    hints = typing.get_type_hints(lo.LikelihoodConfig)
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in hints:
+            raise ValueError(f"`--set` takes KEY=VALUE with KEY a LikelihoodConfig field; got {item!r}")
+        kind = hints[key]
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"`--set {key}` takes true or false; got {value!r}")
+            out[key] = value.lower() in ("true", "1")
+        elif kind in (int, float, str):
+            out[key] = kind(value)
+        else:
+            raise ValueError(f"`--set` cannot set {key!r} (type {kind})")
+    return out
+
+
+def run_one(objective: str, name: str, steps: int, batch_size: int, seed: int = 0, overrides: dict | None = None,
+            progress: bool = False) -> dict:
     ds = load_dataset(name)
-    cfg = lo.LikelihoodConfig(data_dim=ds.dim, decay_steps=steps, **CONFIGS[objective])
+    cfg = lo.LikelihoodConfig(data_dim=ds.dim, decay_steps=steps, **{**CONFIGS[objective], **(overrides or {})})
     key = jax.random.key(seed)
+
+    def report(row):
+        if progress and (row["step"] % 2500 == 0 or row["step"] == steps):
+            print(f"  step {row['step']}: loss {row['loss']:.4f}, grad norm {row['grad_norm']:.2f}, "
+                  f"{row['seconds']:.0f} s", file=sys.stderr, flush=True)
+
     t0 = time.perf_counter()
-    params, history = lo.fit(cfg, ds.train, key, steps=steps, batch_size=batch_size, steps_per_call=500)
+    params, history = lo.fit(cfg, ds.train, key, steps=steps, batch_size=batch_size, steps_per_call=500,
+                             callback=report)
     jax.block_until_ready(params)
     seconds = time.perf_counter() - t0
     k_eval, k_sample, k_metrics = jax.random.split(jax.random.fold_in(key, 10**6), 3)
@@ -117,7 +159,7 @@ def run_one(objective: str, name: str, steps: int, batch_size: int, seed: int = 
     nll = float(-ll.mean())
     samples = lo.sample(params, k_sample, 2500, cfg=cfg)
     metrics = evaluate(samples, ds, k_metrics)
-    row = {"objective": objective, "dataset": name, "steps": steps, "batch_size": batch_size,
+    row = {"objective": objective, "dataset": name, "steps": steps, "batch_size": batch_size, "seed": seed,
            "heldout_nll": nll, "heldout_nll_quantiles_10_50_90_99_max": np.quantile(-ll, [0.1, 0.5, 0.9, 0.99, 1.0]).tolist(),
            "train_seconds": seconds, "final_loss": history[-1]["loss"],
            "config": dataclasses.asdict(cfg), **metrics}
@@ -130,6 +172,13 @@ def run_one(objective: str, name: str, steps: int, batch_size: int, seed: int = 
     return row
 
 
+def label(row: dict) -> str:
+    """A row's name in the tables: a flow's by its coupling (rows written before the spline flow are affine)."""
+    if row["config"]["objective"] == "flow":
+        return f"flow ({row['config'].get('coupling', 'affine')})"
+    return row["objective"]
+
+
 def markdown(rows: list[dict], entropies: dict) -> str:
     lines = ["| objective | data | held-out NLL (nats/dim) | true entropy (nats/dim) | NLL - true NLL of the same points | modes | HQ | SW | MMD | train time |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -138,10 +187,24 @@ def markdown(rows: list[dict], entropies: dict) -> str:
         gap = r["heldout_nll"] - r["true_nll_of_heldout"] if "true_nll_of_heldout" in r else float("nan")
         modes = f"{r['modes_covered']}/{r['n_modes']}" if "modes_covered" in r else "-"
         hq = f"{100 * r['high_quality']:.1f}%" if "high_quality" in r else "-"
-        lines.append(f"| {r['objective']} | {r['dataset']} | {r['heldout_nll']:.3f} | "
+        lines.append(f"| {label(r)} | {r['dataset']} | {r['heldout_nll']:.3f} | "
                      f"{ent:.3f} | {gap:+.3f} | {modes} | {hq} | {r['sliced_wasserstein']:.3f} | "
                      f"{r['mmd']:.2e} | {r['train_seconds']:.0f} s ({r['steps']} steps) |")
     return "\n".join(lines) + "\n"
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows that ``new`` does not redo (same :func:`label` and data set), then ``new``, grouped by data set.
+
+    The data sets keep the order in which they first appear in ``old + new``;
+    within one, the kept old rows come first.
+    """
+    redone = {(label(r), r["dataset"]) for r in new}
+    kept = [r for r in old if (label(r), r["dataset"]) not in redone]
+    order: dict[str, int] = {}
+    for r in old + new:
+        order.setdefault(r["dataset"], len(order))
+    return sorted(kept + new, key=lambda r: order[r["dataset"]])  # sorted is stable
 
 
 def main(argv=None) -> int:
@@ -153,7 +216,17 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="200 steps, coarse quadrature (a smoke run)")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--tag", default="", help="suffix of the output files (runs split over processes)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a LikelihoodConfig field in every run (repeatable)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of an existing output file that this run does not redo")
+    p.add_argument("--seed", type=int, default=0, help="seeds the initialisation, the batches and the evaluation")
+    p.add_argument("--progress", action="store_true", help="the training loss every 2,500 steps, on stderr")
     a = p.parse_args(argv)
+    overrides = parse_overrides(a.set)
+    unknown = [o for o in a.objectives.split(",") if o not in CONFIGS]
+    if unknown:
+        p.error(f"unknown objective(s) {unknown}; choose from {', '.join(CONFIGS)}")
     steps = 200 if a.quick else a.steps
     names = a.datasets.split(",")
     entropies = {}
@@ -166,13 +239,19 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         for obj in a.objectives.split(","):
-            row = run_one(obj, name, steps, a.batch_size)
+            row = run_one(obj, name, steps, a.batch_size, seed=a.seed, overrides=overrides, progress=a.progress)
             row["true_entropy"] = entropies.get(name)
             rows.append(row)
             print({k: v for k, v in row.items() if k != "config"}, flush=True)
     os.makedirs(a.out, exist_ok=True)
     suffix = ("_quick" if a.quick else "") + ("" if a.tag == "" else f"_{a.tag}")
-    with open(os.path.join(a.out, f"likelihood{suffix}.json"), "w") as f:
+    path = os.path.join(a.out, f"likelihood{suffix}.json")
+    if a.merge and os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        rows = merge_rows(old["rows"], rows)
+        entropies = {**old.get("entropy_nats_per_dim", {}), **entropies}
+    with open(path, "w") as f:
         json.dump({"rows": rows, "entropy_nats_per_dim": entropies, "cpu_count": os.cpu_count()}, f, indent=1)
     table = markdown(rows, entropies)
     with open(os.path.join(a.out, f"likelihood{suffix}.md"), "w") as f:

@@ -15,3 +15,6 @@ from divergences.models._vae import ConvGaussianDecoder as ConvGaussianDecoder
 from divergences.models._flow import AffineCoupling as AffineCoupling
 from divergences.models._flow import RealNVP as RealNVP
 from divergences.models._flow import alternating_mask as alternating_mask
+from divergences.models._spline import NeuralSplineFlow as NeuralSplineFlow
+from divergences.models._spline import SplineCoupling as SplineCoupling
+from divergences.models._spline import rational_quadratic_spline as rational_quadratic_spline

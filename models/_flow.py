@@ -49,6 +49,44 @@ def alternating_mask(dim: int, layer: int) -> tuple[int, ...]:
     return tuple(int((j + layer) % 2 == 0) for j in range(dim))
 
 
+def fixed_rotations(dim: int, n: int, seed: int) -> list[np.ndarray]:
+    """``n`` Haar-distributed orthogonal ``[dim, dim]`` matrices (float64), drawn from ``seed``; none when ``dim < 2``.
+
+    The fixed (untrained) rotations that a coupling stack puts between its
+    layers: log-determinant 0, inverse the transpose.
+    """
+    if dim < 2:
+        return []
+    rng = np.random.default_rng([seed, dim])
+    out = []
+    for _ in range(n):
+        q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+        out.append(q * np.sign(np.diag(r)))  # the sign fix makes Q Haar-distributed
+    return out
+
+
+def stack_forward(layers, rotations: list[np.ndarray], x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Normalizing direction of coupling ``layers`` with ``rotations[i]`` after layer ``i``: ``(z, sum of log-dets)``."""
+    log_det = jnp.zeros(x.shape[:-1], x.dtype)
+    for i, layer in enumerate(layers):
+        x, ld = layer(x)
+        log_det = log_det + ld
+        if i < len(rotations):
+            x = x @ jnp.asarray(rotations[i], x.dtype).T
+    return x, log_det
+
+
+def stack_inverse(layers, rotations: list[np.ndarray], z: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Generative direction of :func:`stack_forward`: ``(x, sum of log|det dx/dz|)``."""
+    log_det = jnp.zeros(z.shape[:-1], z.dtype)
+    for i in reversed(range(len(layers))):
+        if i < len(rotations):
+            z = z @ jnp.asarray(rotations[i], z.dtype)
+        z, ld = layers[i].inverse(z)
+        log_det = log_det + ld
+    return z, log_det
+
+
 class AffineCoupling(nn.Module):
     """One affine coupling layer on ``[..., d]``.
 
@@ -130,14 +168,7 @@ class RealNVP(nn.Module):
     seed: int = 0
 
     def _rotations(self) -> list[np.ndarray]:
-        if not self.rotations or self.dim < 2:
-            return []
-        rng = np.random.default_rng([self.seed, self.dim])
-        out = []
-        for _ in range(self.n_layers - 1):
-            q, r = np.linalg.qr(rng.standard_normal((self.dim, self.dim)))
-            out.append(q * np.sign(np.diag(r)))  # Haar-distributed, float64 (cast to the input's dtype)
-        return out
+        return fixed_rotations(self.dim, self.n_layers - 1, self.seed) if self.rotations else []
 
     def setup(self):
         if self.dim < 1 or self.n_layers < 1:
@@ -157,23 +188,12 @@ class RealNVP(nn.Module):
         if self.elementwise_affine:
             x = (x - self.loc) * jnp.exp(-self.log_scale)
             log_det = log_det - jnp.sum(self.log_scale)
-        rots = self._rotations()
-        for i, layer in enumerate(self.layers):
-            x, ld = layer(x)
-            log_det = log_det + ld
-            if i < len(rots):
-                x = x @ jnp.asarray(rots[i], x.dtype).T
-        return x, log_det
+        z, ld = stack_forward(self.layers, self._rotations(), x)
+        return z, log_det + ld
 
     def inverse(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Generative direction: ``z [..., dim] -> (x [..., dim], log|det dx/dz| [...])``."""
-        log_det = jnp.zeros(z.shape[:-1], z.dtype)
-        rots = self._rotations()
-        for i in reversed(range(len(self.layers))):
-            if i < len(rots):
-                z = z @ jnp.asarray(rots[i], z.dtype)
-            z, ld = self.layers[i].inverse(z)
-            log_det = log_det + ld
+        z, log_det = stack_inverse(self.layers, self._rotations(), z)
         if self.elementwise_affine:
             z = z * jnp.exp(self.log_scale) + self.loc
             log_det = log_det + jnp.sum(self.log_scale)

@@ -6,8 +6,10 @@ no other module of :mod:`divergences.train`. Every function is pure; the
 configuration is a frozen, hashable :class:`LikelihoodConfig`, passed as a
 static keyword argument (``jax.jit(loss, static_argnames="cfg")``).
 
-* ``flow``: a RealNVP (:class:`divergences.models.RealNVP`) trained by exact
-  maximum likelihood, loss ``-mean log p(x) / d`` with
+* ``flow``: a coupling flow trained by exact maximum likelihood, with affine
+  couplings (RealNVP, :class:`divergences.models.RealNVP`, the default) or
+  rational-quadratic spline couplings (``coupling="spline"``,
+  :class:`divergences.models.NeuralSplineFlow`), loss ``-mean log p(x) / d`` with
   ``log p(x) = log N(f(x); 0, I) + log|det df/dx|``
   (:func:`divergences.flow_log_prob`);
 * ``vae``: a Gaussian encoder and decoder (MLP, or the DCGAN-style conv pair
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 LIKELIHOOD_OBJECTIVES: dict[str, str] = {
-    "flow": "normalizing flow (RealNVP, affine couplings), exact maximum likelihood",
+    "flow": "normalizing flow (RealNVP affine or rational-quadratic spline couplings), exact maximum likelihood",
     "vae": "variational auto-encoder (Gaussian encoder and decoder), maximum ELBO",
 }
 
@@ -70,8 +72,15 @@ class LikelihoodConfig:
       width, depth: hidden width and depth of every MLP (the flow's
         conditioners, the VAE's encoder and decoder); the conv pair's channels.
       n_layers: the flow's coupling layers.
+      coupling: the flow's coupling layers, ``"affine"`` (RealNVP) or
+        ``"spline"`` (rational-quadratic splines, Durkan et al. 2019).
+      spline_bins: each spline's bins ``K``.
+      spline_bound: each spline acts on ``[-B, B]`` with ``B`` =
+        ``spline_bound``, the identity outside; in the data's units (the
+        flow's first layer, a learned elementwise affine map, starts as the
+        identity, and ``fit`` does not standardise the data).
       rotations: fixed random rotations between the flow's couplings.
-      max_log_scale: the soft clamp of each coupling's log-scale.
+      max_log_scale: the soft clamp of each affine coupling's log-scale.
       latent_dim: the VAE's latent size.
       min_scale: the floor of the VAE's encoder and decoder scales
         (:func:`divergences.softplus_scale`).
@@ -100,6 +109,9 @@ class LikelihoodConfig:
     width: int = 128
     depth: int = 2
     n_layers: int = 8
+    coupling: str = "affine"
+    spline_bins: int = 8
+    spline_bound: float = 4.0
     rotations: bool = False
     max_log_scale: float = 3.0
     latent_dim: int = 2
@@ -123,9 +135,21 @@ class LikelihoodConfig:
         for name in ("data_dim", "width", "n_layers", "latent_dim", "elbo_samples", "iwae_samples"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"`{name}` must be >= 1; got {getattr(self, name)}")
+        if self.coupling not in ("affine", "spline"):
+            raise ValueError(f"`coupling` must be 'affine' or 'spline'; got {self.coupling!r}")
+        if int(self.spline_bins) < 2:
+            raise ValueError(f"`spline_bins` must be >= 2; got {self.spline_bins}")
+        if not float(self.spline_bound) > 0:
+            raise ValueError(f"`spline_bound` must be > 0; got {self.spline_bound}")
+        if self.objective == "flow" and self.coupling == "spline" and self.data_dim < 2:
+            raise ValueError(f"`coupling` 'spline' needs `data_dim` >= 2 (a coordinate to condition on); got {self.data_dim}")
 
 
-def _flow(cfg: LikelihoodConfig) -> models.RealNVP:
+def _flow(cfg: LikelihoodConfig) -> models.RealNVP | models.NeuralSplineFlow:
+    if cfg.coupling == "spline":
+        return models.NeuralSplineFlow(dim=cfg.data_dim, n_layers=cfg.n_layers, bins=cfg.spline_bins,
+                                       bound=cfg.spline_bound, width=cfg.width, depth=cfg.depth,
+                                       rotations=cfg.rotations)
     return models.RealNVP(dim=cfg.data_dim, n_layers=cfg.n_layers, width=cfg.width, depth=cfg.depth,
                           max_log_scale=cfg.max_log_scale, rotations=cfg.rotations)
 
