@@ -61,5 +61,11 @@ def test_kl_warmup_must_be_non_negative():
         validate_config(TrainConfig(objective="vae", kl_warmup_steps=-1))
     with pytest.raises(ValueError, match="dequantize"):
         validate_config(TrainConfig(objective="vae", dequantize=float("nan")))
+    with pytest.raises(ValueError, match="flow_coupling"):
+        validate_config(TrainConfig(objective="flow", flow_coupling="cubic"))
+    with pytest.raises(ValueError, match="spline_bins"):
+        validate_config(TrainConfig(objective="flow", spline_bins=1))
+    with pytest.raises(ValueError, match="spline_bound"):
+        validate_config(TrainConfig(objective="flow", spline_bound=float("inf")))
     with pytest.raises(ValueError, match="flow_layers"):
         validate_config(TrainConfig(objective="flow", flow_layers=0))

@@ -84,7 +84,12 @@ class TrainConfig:
     mmd_bandwidths: tuple[float, ...] = _f((0.05, 0.2, 1.0, 4.0), "Gaussian bandwidths of the mmd objective "
                                                                   "(a sum of kernels; [] in a --config file: "
                                                                   "the median heuristic)")
-    flow_layers: int = _f(8, "coupling layers of the flow objective (RealNVP)")
+    flow_layers: int = _f(8, "coupling layers of the flow objective")
+    flow_coupling: str = _f("spline", "the flow's couplings: spline (rational-quadratic, Durkan et al. 2019; "
+                                      "data of dimension >= 2) or affine (RealNVP, Dinh et al. 2017)")
+    spline_bins: int = _f(16, "bins K of each spline coupling")
+    spline_bound: float = _f(4.0, "each spline acts on [-B, B] in the units the model trains in (standardised "
+                                  "by default), the identity outside")
     dequantize: float = _f(0.0, "flow and vae: width of the uniform noise added to each training batch and to "
                                 "the held-out points, in the units the model trains in (discrete data: the "
                                 "spacing of its levels, 0.125 for the digits' pixels with --model dcgan); 0: none")
@@ -208,6 +213,12 @@ def validate_config(config: TrainConfig) -> None:
         raise _bad("activation", f"must be one of {', '.join(ACTIVATIONS)}", config.activation)
     positive_ints = ("steps", "batch_size", "z_dim", "width", "critic_width", "steps_per_call", "eval_samples",
                      "n_projections", "n_features", "flow_layers")
+    if config.flow_coupling not in ("spline", "affine"):
+        raise _bad("flow_coupling", "must be spline or affine", config.flow_coupling)
+    if config.spline_bins < 2:
+        raise _bad("spline_bins", "must be >= 2", config.spline_bins)
+    if not (math.isfinite(config.spline_bound) and config.spline_bound > 0):
+        raise _bad("spline_bound", "must be a finite number > 0", config.spline_bound)
     for name in positive_ints:
         value = getattr(config, name)
         if value is not None and value < 1:

@@ -389,7 +389,8 @@ def _likelihood_entry(kind: str, description: str) -> Objective:
                                  image_shape=tuple(image_shape) if image_shape is not None else None,
                                  width=config.width, depth=config.depth, n_layers=config.flow_layers,
                                  latent_dim=config.z_dim, kl_warmup_steps=config.kl_warmup_steps,
-                                 dequantize=config.dequantize)
+                                 dequantize=config.dequantize, coupling=config.flow_coupling,
+                                 spline_bins=config.spline_bins, spline_bound=config.spline_bound)
         return lk.LikelihoodGenerator(lc), None
 
     def generator_loss(x: GeneratorInputs):
@@ -411,7 +412,7 @@ def _likelihood_entry(kind: str, description: str) -> Objective:
                      defaults=dict(lr=1e-3, critic_lr=0.0, beta1=0.9, beta2=0.999))
 
 
-register(_likelihood_entry("flow", "normalizing flow (RealNVP, Dinh et al. 2017): exact maximum likelihood "
-                                   "(forward KL)"))
+register(_likelihood_entry("flow", "normalizing flow (rational-quadratic spline couplings, Durkan et al. 2019, "
+                                   "or RealNVP's affine ones): exact maximum likelihood (forward KL)"))
 register(_likelihood_entry("vae", "variational auto-encoder (Kingma and Welling 2013): maximum ELBO, Gaussian "
                                   "encoder and decoder"))
