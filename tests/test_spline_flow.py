@@ -160,8 +160,10 @@ def test_flow_is_identity_at_initialisation(jit):
 
 
 # eager only in the plainest case: op-by-op dispatch of jacfwd through the stack costs seconds per case
-@pytest.mark.parametrize(("dim", "rotations", "jit"), [(2, False, False), (2, False, True), (2, True, True),
-                                                       (3, True, True)])
+# The eager and the 3-d cases are slow (seconds of dispatch and compilation): the default suite runs the two jitted 2-d ones.
+@pytest.mark.parametrize(("dim", "rotations", "jit"), [pytest.param(2, False, False, marks=pytest.mark.slow),
+                                                       (2, False, True), (2, True, True),
+                                                       pytest.param(3, True, True, marks=pytest.mark.slow)])
 def test_flow_inverse_and_log_det_are_exact(dim, rotations, jit):
     flow, params = _random_flow(dim=dim, rotations=rotations)
     with jax.enable_x64(True):
@@ -203,7 +205,7 @@ def test_flow_density_integrates_to_one(rotations):
     np.testing.assert_allclose(mass, 1.0, atol=5e-3)
 
 
-@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("jit", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_flow_gradients_are_finite_at_the_bounds_and_in_the_tails(jit):
     flow, params = _random_flow(dim=2, bound=2.0)
     # points on the bound, on a knot of the identity spline, deep in the tails, and typical ones
