@@ -87,6 +87,25 @@ def stack_inverse(layers, rotations: list[np.ndarray], z: jax.Array) -> tuple[ja
     return z, log_det
 
 
+def flow_forward(flow, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Normalizing direction of a coupling flow module (``layers``, ``_rotations()``, optional elementwise affine first)."""
+    log_det = jnp.zeros(x.shape[:-1], x.dtype)
+    if flow.elementwise_affine:
+        x = (x - flow.loc) * jnp.exp(-flow.log_scale)
+        log_det = log_det - jnp.sum(flow.log_scale)
+    z, ld = stack_forward(flow.layers, flow._rotations(), x)
+    return z, log_det + ld
+
+
+def flow_inverse(flow, z: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Generative direction of :func:`flow_forward`: ``(x, log|det dx/dz|)``."""
+    x, log_det = stack_inverse(flow.layers, flow._rotations(), z)
+    if flow.elementwise_affine:
+        x = x * jnp.exp(flow.log_scale) + flow.loc
+        log_det = log_det + jnp.sum(flow.log_scale)
+    return x, log_det
+
+
 class AffineCoupling(nn.Module):
     """One affine coupling layer on ``[..., d]``.
 
@@ -184,17 +203,8 @@ class RealNVP(nn.Module):
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Normalizing direction: ``x [..., dim] -> (z [..., dim], log|det dz/dx| [...])``."""
-        log_det = jnp.zeros(x.shape[:-1], x.dtype)
-        if self.elementwise_affine:
-            x = (x - self.loc) * jnp.exp(-self.log_scale)
-            log_det = log_det - jnp.sum(self.log_scale)
-        z, ld = stack_forward(self.layers, self._rotations(), x)
-        return z, log_det + ld
+        return flow_forward(self, x)
 
     def inverse(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Generative direction: ``z [..., dim] -> (x [..., dim], log|det dx/dz| [...])``."""
-        z, log_det = stack_inverse(self.layers, self._rotations(), z)
-        if self.elementwise_affine:
-            z = z * jnp.exp(self.log_scale) + self.loc
-            log_det = log_det + jnp.sum(self.log_scale)
-        return z, log_det
+        return flow_inverse(self, z)

@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from divergences.models._flow import alternating_mask, fixed_rotations, stack_forward, stack_inverse
+from divergences.models._flow import alternating_mask, fixed_rotations, flow_forward, flow_inverse
 from divergences.models._mlp import ACTIVATIONS
 
 
@@ -320,17 +320,8 @@ class NeuralSplineFlow(nn.Module):
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Normalizing direction: ``x [..., dim] -> (z [..., dim], log|det dz/dx| [...])``."""
-        log_det = jnp.zeros(x.shape[:-1], x.dtype)
-        if self.elementwise_affine:
-            x = (x - self.loc) * jnp.exp(-self.log_scale)
-            log_det = log_det - jnp.sum(self.log_scale)
-        z, ld = stack_forward(self.layers, self._rotations(), x)
-        return z, log_det + ld
+        return flow_forward(self, x)
 
     def inverse(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Generative direction: ``z [..., dim] -> (x [..., dim], log|det dx/dz| [...])``."""
-        z, log_det = stack_inverse(self.layers, self._rotations(), z)
-        if self.elementwise_affine:
-            z = z * jnp.exp(self.log_scale) + self.loc
-            log_det = log_det + jnp.sum(self.log_scale)
-        return z, log_det
+        return flow_inverse(self, z)
