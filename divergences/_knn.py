@@ -19,8 +19,8 @@ samples and small distances (the ones that matter here) are exact:
 * **CPU, d <=** :data:`TREE_MAX_DIM`: scipy's k-d tree (``cKDTree``) on the
   host, through :func:`jax.pure_callback`: O(n log n) in low dimension. The
   two searches (``x`` among ``x``, ``x`` among ``y``), trees built and
-  queried, run in two threads at once, each query on every core
-  (``workers=-1``).
+  queried, run in two threads at once, each query on half of the cores
+  the process may use (at least one).
 * **GPU, TPU, and CPU at higher d**: blocked brute force (``lax.map`` over
   blocks of ``x``, one ``[block_size, n + m]`` matrix of squared distances at
   a time, then ``lax.top_k``), memory ``O(block_size * (n + m))``.
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -81,21 +82,24 @@ def _brute_candidates(a: jax.Array, b: jax.Array, c: int, block_size: int, exclu
     return jax.lax.map(block, jnp.arange(nb)).reshape(nb * block_size, c)[:n]
 
 
-def _tree_query(a: np.ndarray, b: np.ndarray, k: int, c: int, exclude_self: bool) -> np.ndarray:
-    """Host k-d tree: indices ``[n, c]``; rows whose k nearest include a zero distance get ``c`` true candidates.
+def _tree_query(a: np.ndarray, b: np.ndarray, k: int, c: int, exclude_self: bool, workers: int = 1) -> np.ndarray:
+    """Host k-d tree: for each row of ``a``, the index ``[n]`` of its k-th nearest row of ``b`` at a positive distance.
 
-    Rows without zero distances need only their ``k`` nearest; the last of
-    them fills the other columns (the k-th smallest positive distance is
-    the same).
+    Rows whose ``k`` nearest include a zero distance (exact duplicates at the
+    working precision) are asked again for ``c`` candidates; ``-1`` where
+    fewer than ``k`` of those are at a positive distance.
     """
     from scipy.spatial import cKDTree
 
-    a, b = np.asarray(a), np.asarray(b)
-    tree = cKDTree(b, leafsize=TREE_LEAF_SIZE)
+    # The tree works in float64: convert once (``b is a`` for the own search).
+    a64 = np.asarray(a, np.float64)
+    b64 = a64 if b is a else np.asarray(b, np.float64)
+    tree = cKDTree(b64, leafsize=TREE_LEAF_SIZE)
     s = int(exclude_self)
 
     def query(rows, kk):
-        dist, idx = tree.query(a[rows], k=kk + s, workers=-1)
+        points = a64 if rows.size == a64.shape[0] else a64[rows]
+        dist, idx = tree.query(points, k=kk + s, workers=workers)
         dist, idx = dist.reshape(len(rows), -1), idx.reshape(len(rows), -1)
         if exclude_self and np.all(idx[:, 0] == rows):
             return dist[:, 1:], idx[:, 1:]  # each point its own nearest neighbour
@@ -106,43 +110,65 @@ def _tree_query(a: np.ndarray, b: np.ndarray, k: int, c: int, exclude_self: bool
             dist = np.take_along_axis(dist, order, 1)[:, :kk]
         return dist, idx
 
-    rows = np.arange(a.shape[0])
-    dist, idx = query(rows, k)
-    out = np.concatenate([idx, np.repeat(idx[:, -1:], c - k, axis=1)], axis=1)
-    zero = np.flatnonzero(np.any(dist <= 0, axis=1))
-    if zero.size and c > k:
-        out[zero] = query(zero, c)[1]
-    return out.astype(np.int32)
+    dist, idx = query(np.arange(a.shape[0]), k)
+    out = idx[:, k - 1].astype(np.int32)
+    zero = np.flatnonzero(dist[:, 0] <= 0)  # nearest first: a zero distance comes first
+    if zero.size:
+        dist, idx = query(zero, c) if c > k else (dist[zero], idx[zero])
+        pos = k - 1 + np.sum(dist <= 0, axis=1)
+        kth = np.take_along_axis(idx, np.minimum(pos, c - 1)[:, None], axis=1)[:, 0]
+        out[zero] = np.where(pos < c, kth, -1)
+    return out
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _tree_candidates(x: jax.Array, y: jax.Array, k: int, cx: int, cy: int):
     def host(x, y):
         # cKDTree releases the GIL while it builds and queries, so the two
-        # searches overlap; a pool per call keeps the module free of state.
+        # searches overlap, each querying on half of the cores (more threads
+        # than cores only adds switching); a pool per call keeps the module
+        # free of state.
+        workers = max(1, _usable_cores() // 2)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            own = pool.submit(_tree_query, x, x, k, cx, True)
-            other = pool.submit(_tree_query, x, y, k, cy, False)
+            own = pool.submit(_tree_query, x, x, k, cx, True, workers)
+            other = pool.submit(_tree_query, x, y, k, cy, False, workers)
             return own.result(), other.result()
 
     n = x.shape[0]
-    out = (jax.ShapeDtypeStruct((n, cx), jnp.int32), jax.ShapeDtypeStruct((n, cy), jnp.int32))
+    out = (jax.ShapeDtypeStruct((n,), jnp.int32), jax.ShapeDtypeStruct((n,), jnp.int32))
     return jax.pure_callback(host, out, x, y, vmap_method="sequential")
 
 
-def _kth_positive_sq_dist(a: jax.Array, b: jax.Array, idx: jax.Array, k: int) -> jax.Array:
-    """The k-th smallest positive squared distance from each row of ``a`` to its candidates ``b[idx]``.
+def _kth_positive_index(a: jax.Array, b: jax.Array, idx: jax.Array, k: int) -> jax.Array:
+    """Of the candidates ``b[idx]`` (``[n, c]``) of each row of ``a``, the one ``[n]`` at the k-th smallest positive distance.
 
-    The candidates come nearest first, zero distances (exact duplicates) at
-    the front, so the k-th positive one sits ``k - 1`` places after them.
-    Recomputed from coordinate differences, so differentiable in ``a`` and
-    ``b``. A row with fewer than ``k`` positive candidate distances gets 0.
+    ``-1`` for a row with fewer than ``k`` candidates at a positive distance.
+    A selection only (no gradient): the distances are recomputed after it.
     """
     diff = a[:, None, :] - b[idx]  # [n, c, d]
     d2 = jnp.sum(diff * diff, axis=-1)
     c = d2.shape[1]
+    order = jnp.argsort(d2, axis=1)  # zero distances (exact duplicates) first
     pos = k - 1 + jnp.sum(d2 == 0, axis=1)
-    kth = jnp.take_along_axis(d2, jnp.minimum(pos, c - 1)[:, None], axis=1)[:, 0]
-    return jnp.where(pos < c, kth, 0)
+    kth = jnp.take_along_axis(idx, jnp.take_along_axis(order, jnp.minimum(pos, c - 1)[:, None], axis=1), axis=1)[:, 0]
+    return jnp.where(pos < c, kth, -1)
+
+
+def _sq_dist_to(a: jax.Array, b: jax.Array, j: jax.Array) -> jax.Array:
+    """Squared distance ``[n]`` from each row of ``a`` to ``b[j]``, 0 where ``j`` is -1.
+
+    Recomputed from coordinate differences, so differentiable in ``a`` and
+    ``b`` and exact for the small distances that matter here.
+    """
+    diff = a - b[jnp.maximum(j, 0)]
+    return jnp.where(j >= 0, jnp.sum(diff * diff, axis=-1), 0)
 
 
 @functools.partial(jax.jit, static_argnames=("k", "block_size"))
@@ -155,14 +181,16 @@ def _knn_core(x, y, k, block_size):
     xs, ys = jax.lax.stop_gradient(x), jax.lax.stop_gradient(y)
 
     def brute(xs, ys):
-        return _brute_candidates(xs, xs, cx, block_size, True), _brute_candidates(xs, ys, cy, block_size, False)
+        ix = _brute_candidates(xs, xs, cx, block_size, True)
+        iy = _brute_candidates(xs, ys, cy, block_size, False)
+        return _kth_positive_index(xs, xs, ix, k), _kth_positive_index(xs, ys, iy, k)
 
     if d <= TREE_MAX_DIM:
-        ix, iy = jax.lax.platform_dependent(xs, ys, cpu=lambda a, b: _tree_candidates(a, b, k, cx, cy), default=brute)
+        jx, jy = jax.lax.platform_dependent(xs, ys, cpu=lambda a, b: _tree_candidates(a, b, k, cx, cy), default=brute)
     else:
-        ix, iy = brute(xs, ys)
-    rho2 = _kth_positive_sq_dist(x, x, ix, k)
-    nu2 = _kth_positive_sq_dist(x, y, iy, k)
+        jx, jy = brute(xs, ys)
+    rho2 = _sq_dist_to(x, x, jx)
+    nu2 = _sq_dist_to(x, y, jy)
     tiny = jnp.finfo(x.dtype).tiny
     # log(nu / rho) = (log nu^2 - log rho^2) / 2; a point with fewer than k
     # positive candidate distances is clamped to the smallest normal number.
