@@ -37,6 +37,7 @@ def _run(tmp_path, capsys, args):
     (["--dataset", "9gaussians"], "`dataset` '9gaussians' is unknown"),
     (["--model", "resnet"], "`model` (--model) must be one of mlp, dcgan"),
     (["--optimizer", "sgd"], "`optimizer` (--optimizer)"),
+    (["--lr-decay", "linear"], "`lr_decay` (--lr-decay) must be one of constant, cosine"),
     (["--activation", "swish2"], "`activation` (--activation)"),
     (["--eval-every", "-5"], "`eval_every` (--eval-every)"),
     (["--mmd-bandwidths", "0.1", "-1"], "`mmd_bandwidths` (--mmd-bandwidths)"),

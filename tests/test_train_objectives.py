@@ -104,7 +104,7 @@ def test_help_lists_the_table_and_shows_defaults(capsys):
     for name, entry in OBJECTIVES.items():
         assert f"  {name} " in text and entry.description[:40] in " ".join(text.split())
     flat = " ".join(text.split())
-    assert "--batch-size INT global batch (split across devices) (default: 128)" in flat
+    assert "--batch-size INT global batch (split across devices) (default: per objective)" in flat
     assert "--lr FLOAT generator learning rate (default: per objective)" in flat
 
 

@@ -26,6 +26,7 @@ __all__ = ["TrainConfig", "OBJECTIVES", "FGAN_DIVERGENCES", "objective_defaults"
 FGAN_DIVERGENCES: tuple[str, ...] = _FGAN
 MODELS = ("mlp", "dcgan")
 OPTIMIZERS = ("adam", "rmsprop")
+LR_DECAYS = ("constant", "cosine")
 
 
 def _activations() -> tuple[str, ...]:
@@ -43,6 +44,9 @@ def _f(default: Any, help: str, *, resumable: bool = False) -> Any:
 
 PER_OBJECTIVE = "per objective"
 
+# Base channels of both DCGAN networks unless given (Radford et al. 2016).
+DCGAN_FEATURES = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -56,14 +60,14 @@ class TrainConfig:
     objective: str = _f("wgan-gp", "objective (one of the table below)")
     dataset: str = _f("8gaussians", "built-in data set name or a .npy/.npz path")
     steps: int = _f(40000, "generator updates in all", resumable=True)
-    batch_size: int = _f(128, "global batch (split across devices)")
+    batch_size: int | None = _f(None, "global batch (split across devices)")
     seed: int = _f(0, "the one seed: every key is fold_in(key(seed), step)")
     z_dim: int | None = _f(None, "noise dimension; default: the data's dimension clipped to [2, 64]")
     model: str = _f("mlp", "mlp, or dcgan for image data")
-    width: int = _f(64, "generator width (DCGAN: base channels)")
-    depth: int = _f(2, "generator hidden layers (MLP)")
-    critic_width: int = _f(64, "critic width (DCGAN: base channels)")
-    critic_depth: int = _f(2, "critic hidden layers (MLP)")
+    width: int | None = _f(None, "generator width (DCGAN: base channels, default 64)")
+    depth: int | None = _f(None, "generator hidden layers (MLP)")
+    critic_width: int | None = _f(None, "critic width (DCGAN: base channels, default 64)")
+    critic_depth: int | None = _f(None, "critic hidden layers (MLP)")
     activation: str = _f("relu", "hidden activation of both MLPs")
     spectral_norm: bool | None = _f(None, "spectral normalisation of the critic (Miyato et al. 2018)")
     layer_norm: bool = _f(False, "layer normalisation in the critic")
@@ -71,6 +75,8 @@ class TrainConfig:
     optimizer: str | None = _f(None, "adam or rmsprop (both networks)")
     lr: float | None = _f(None, "generator learning rate")
     critic_lr: float | None = _f(None, "critic learning rate")
+    lr_decay: str | None = _f(None, "learning-rate schedule of both networks: constant, or cosine (from lr "
+                                    "to 0 over the run's steps, Loshchilov and Hutter 2017)")
     beta1: float | None = _f(None, "Adam's beta1")
     beta2: float | None = _f(None, "Adam's beta2")
     clip: float | None = _f(None, "wgan weight clipping bound; default 0.01 x 512 / critic width (MLP), "
@@ -209,6 +215,8 @@ def validate_config(config: TrainConfig) -> None:
         raise _bad("model", f"must be one of {', '.join(MODELS)}", config.model)
     if config.optimizer is not None and config.optimizer not in OPTIMIZERS:
         raise _bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}", config.optimizer)
+    if config.lr_decay is not None and config.lr_decay not in LR_DECAYS:
+        raise _bad("lr_decay", f"must be one of {', '.join(LR_DECAYS)}", config.lr_decay)
     if config.activation not in ACTIVATIONS:
         raise _bad("activation", f"must be one of {', '.join(ACTIVATIONS)}", config.activation)
     positive_ints = ("steps", "batch_size", "z_dim", "width", "critic_width", "steps_per_call", "eval_samples",
@@ -224,7 +232,7 @@ def validate_config(config: TrainConfig) -> None:
         if value is not None and value < 1:
             raise _bad(name, "must be >= 1", value)
     for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth", "seed", "kl_warmup_steps"):
-        if getattr(config, name) < 0:
+        if getattr(config, name) is not None and getattr(config, name) < 0:
             raise _bad(name, "must be >= 0", getattr(config, name))
     for name in ("lr", "critic_lr", "clip", "gp_weight", "dual_penalty", "sliced_p"):
         value = getattr(config, name)
@@ -262,12 +270,15 @@ def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> Train
         config = dataclasses.replace(config, z_dim=min(max(int(data_dim), 2), 64))
     if config.steps_per_call is None:
         config = dataclasses.replace(config, steps_per_call=1 if config.model == "dcgan" else 50)
-    if config.clip is None:
-        clip = 0.01 if config.model == "dcgan" else 0.01 * 512 / int(config.critic_width)
-        config = dataclasses.replace(config, clip=clip)
+    if config.model == "dcgan":  # the objectives' capacity defaults are for the MLPs
+        config = dataclasses.replace(config, **{k: DCGAN_FEATURES for k in ("width", "critic_width")
+                                                if getattr(config, k) is None})
     defaults = objective_defaults(config.objective)
     filled = {k: (v if getattr(config, k) is None else getattr(config, k)) for k, v in defaults.items()}
     config = dataclasses.replace(config, **filled)
+    if config.clip is None:
+        clip = 0.01 if config.model == "dcgan" else 0.01 * 512 / int(config.critic_width)
+        config = dataclasses.replace(config, clip=clip)
     validate_config(config)
     return config
 

@@ -114,8 +114,8 @@ class GeneratorInputs(NamedTuple):
 # The fallbacks for the configuration's per-objective fields; an entry's
 # ``defaults`` override them (DCGAN-style Adam, Radford et al. 2016).
 BASE_DEFAULTS: dict[str, Any] = dict(
-    n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, beta1=0.5, beta2=0.999, spectral_norm=False,
-    standardize=True,
+    n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, lr_decay="constant", beta1=0.5, beta2=0.999,
+    spectral_norm=False, standardize=True, batch_size=128, width=64, depth=2, critic_width=64, critic_depth=2,
 )
 
 

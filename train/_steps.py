@@ -174,24 +174,30 @@ def build_models(config: TrainConfig, data_dim: int, image_shape: tuple[int, int
     return gen, (critic if obj.has_critic else None)
 
 
-def build_optimizer(config: TrainConfig, lr: float) -> optax.GradientTransformation:
+def build_optimizer(config: TrainConfig, lr: float, *, updates_per_step: int = 1) -> optax.GradientTransformation:
     """The configured optimizer (``adam`` with ``beta1``/``beta2``, or ``rmsprop``) at ``lr``.
 
-    The same settings give the same object (cached), so states built from
-    equal configurations share one static setup and one compiled step."""
-    return _optimizer(config.optimizer, float(lr), config.beta1, config.beta2)
+    With ``lr_decay="cosine"`` the rate follows optax's cosine decay from
+    ``lr`` to 0 over ``config.steps * updates_per_step`` updates (the critic
+    takes ``n_critic`` updates a step). The same settings give the same
+    object (cached), so states built from equal configurations share one
+    static setup and one compiled step."""
+    decay_updates = int(config.steps) * int(updates_per_step) if config.lr_decay == "cosine" else 0
+    return _optimizer(config.optimizer, float(lr), config.beta1, config.beta2, decay_updates)
 
 
 @functools.lru_cache(maxsize=64)
-def _optimizer(name: str, lr: float, beta1: float, beta2: float) -> optax.GradientTransformation:
+def _optimizer(name: str, lr: float, beta1: float, beta2: float, decay_updates: int = 0) -> optax.GradientTransformation:
+    rate = optax.cosine_decay_schedule(lr, decay_updates) if decay_updates > 0 else lr
     if name == "rmsprop":
-        return optax.rmsprop(lr)
-    return optax.adam(lr, b1=beta1, b2=beta2)
+        return optax.rmsprop(rate)
+    return optax.adam(rate, b1=beta1, b2=beta2)
 
 
 @functools.lru_cache(maxsize=64)
 def _critic_optimizer(config: TrainConfig, given: optax.GradientTransformation | None):
-    tx = given if given is not None else build_optimizer(config, config.critic_lr)
+    tx = given if given is not None else build_optimizer(config, config.critic_lr,
+                                                         updates_per_step=max(int(config.n_critic), 1))
     transform = get_objective(config.objective).critic_transform
     return tx if transform is None else optax.chain(tx, transform(config))
 
