@@ -1,7 +1,8 @@
 """Step times of the training objectives: the critic-free ones against WGAN-GP.
 
-Every objective trains the same generator (the default widths and batch of
-:class:`divergences.train.TrainConfig`) on the 25-Gaussian grid. One timed
+Every objective trains the same generator, at the same widths and batch
+(``SAME``: the MLP defaults of the objectives with a critic; the critic-free
+objectives' own defaults may be larger), on the 25-Gaussian grid. One timed
 call is ``K = 10`` generator steps fused into one dispatch
 (:func:`divergences.train.make_multi_step`). The peer of each critic-free
 objective (``sliced``, ``mmd``) is our own WGAN-GP step (five critic updates
@@ -18,13 +19,14 @@ from benchmarks._harness import Case
 from benchmarks.case_train_step import multi_step_thunk
 
 K = 10  # generator steps per timed call
+SAME = dict(width=64, depth=2, critic_width=64, critic_depth=2, batch_size=128)
 
 
 def _step_thunk(objective: str):
     from divergences.train import TrainConfig, load_dataset, make_train_step
 
     ds = load_dataset("25gaussians", n_train=20000, n_test=100)
-    ts = make_train_step(TrainConfig(objective=objective), ds.train.shape[1])
+    ts = make_train_step(TrainConfig(objective=objective, **SAME), ds.train.shape[1])
     return multi_step_thunk(ts, jnp.asarray(ds.train), K), ts.config
 
 

@@ -59,7 +59,7 @@ class TrainConfig:
 
     objective: str = _f("wgan-gp", "objective (one of the table below)")
     dataset: str = _f("8gaussians", "built-in data set name or a .npy/.npz path")
-    steps: int = _f(40000, "generator updates in all", resumable=True)
+    steps: int | None = _f(None, "generator updates in all", resumable=True)
     batch_size: int | None = _f(None, "global batch (split across devices)")
     seed: int = _f(0, "the one seed: every key is fold_in(key(seed), step)")
     z_dim: int | None = _f(None, "noise dimension; default: the data's dimension clipped to [2, 64]")
@@ -87,7 +87,7 @@ class TrainConfig:
                                "and rsgan; 0: off")
     n_projections: int = _f(128, "directions of the sliced objective")
     sliced_p: float = _f(2.0, "order p of the sliced objective's W_p")
-    mmd_bandwidths: tuple[float, ...] = _f((0.05, 0.2, 1.0, 4.0), "Gaussian bandwidths of the mmd objective "
+    mmd_bandwidths: tuple[float, ...] = _f((0.02, 0.05, 0.2, 1.0), "Gaussian bandwidths of the mmd objective "
                                                                   "(a sum of kernels; [] in a --config file: "
                                                                   "the median heuristic)")
     flow_layers: int = _f(8, "coupling layers of the flow objective")
