@@ -140,7 +140,7 @@ def test_protocol_seed_is_the_training_command_seed(tmp_path):
     """Seed s of the vmapped protocol trains what ``python -m divergences.train --seed s`` trains."""
     from benchmarks import quality
 
-    cfg = TrainConfig(objective="mmd", dataset="25gaussians", steps=100, steps_per_call=50, eval_every=0,
+    cfg = TrainConfig(objective="mmd", dataset="25gaussians", steps=20, steps_per_call=10, eval_every=0,
                       plot_every=0, checkpoint_every=0, progress=False, out=str(tmp_path / "run"))
     r = quality.train_seeds(cfg, "grid", [0, 3], n_samples=300)
     summary = run(TrainConfig(**{**cfg.__dict__, "seed": 3}), log=lambda s: None)
@@ -148,12 +148,13 @@ def test_protocol_seed_is_the_training_command_seed(tmp_path):
 
     ds = load_dataset("25gaussians", seed=3)
     ts = make_train_step(cfg, 2)
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(3), quality._EVAL_TAG), 100)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(3), quality._EVAL_TAG), 20)
     x = fit_standardizer(ds.train).inverse(np.asarray(ts.sample(summary["state"].gen_ema, key, 300)))
-    # float32 sums reassociated under vmap, amplified over 100 Adam steps: on average within half a mode's
-    # std (0.025), every point within two stds (0.1); another seed's samples are O(1) away.
+    # float32 sums reassociated under vmap, amplified by the Adam steps (few: over hundreds of steps of
+    # mmd's deep generator the two trajectories drift apart like any chaotic system's): on average within
+    # 1e-3 (a fiftieth of a mode's std), every point within 1e-2; another seed's samples are O(1) away.
     gap = np.abs(r["samples"][1] - x)
-    assert gap.mean() < 0.025 and gap.max() < 0.1, (gap.mean(), gap.max())
+    assert gap.mean() < 1e-3 and gap.max() < 1e-2, (gap.mean(), gap.max())
     assert np.abs(r["samples"][0] - x).mean() > 0.5
 
 
