@@ -73,7 +73,8 @@ def _branches(cfg: Config, names: tuple[str, ...], apply):
         # Without a critic: the dummy critic's Adam, the same as the GAN critics' (equal
         # settings give the one cached optimizer, so the loop steps each distinct one once).
         base = build_optimizer(tcfg if entry.has_critic else dataclasses.replace(tcfg, critic_lr=cfg.critic_lr,
-                                                                                  optimizer="adam"),
+                                                                                  optimizer="adam",
+                                                                                  lr_decay="constant"),
                                cfg.critic_lr)
         txs.append(base if entry.critic_transform is None else _chained(base, entry, tcfg))
         projections.append((lambda p, e=entry, c=tcfg: e.project_critic(c, p)) if entry.project_critic
