@@ -94,7 +94,7 @@ def train_seeds(config, dataset: str, seeds: list[int], *, n_samples: int = 2500
     dss = [load(dataset, s, n_train=n_train) for s in seeds]
     ts = make_train_step(dataclasses.replace(config, dataset=dataset), dss[0].dim)
     cfg = ts.config
-    stds = [fit_standardizer(ds.train) if cfg.standardize else None for ds in dss]
+    stds = [fit_standardizer(ds.train, std=cfg.standardize_std) if cfg.standardize else None for ds in dss]
     data = jnp.stack([jnp.asarray(ds.train if s is None else s.forward(ds.train)) for ds, s in zip(dss, stds)])
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
 

@@ -75,6 +75,9 @@ def test_bad_arguments_name_the_argument():
         mode_statistics(np.zeros((3, 2)), GRID, 0.0)
     with pytest.raises(ValueError, match="^`x`"):
         fit_standardizer(np.zeros((0, 2)))
+    for std in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="^`std`"):
+            fit_standardizer(np.ones((4, 2)), std=std)
 
 
 @pytest.mark.parametrize("jit", [False, True])
@@ -90,6 +93,12 @@ def test_standardizer_moments_and_round_trip(jit):
     assert z[:, 2].std() == 0.0  # the constant coordinate stays constant (no division by its zero std)
     np.testing.assert_allclose(np.asarray(inv(jnp.asarray(z))), x, rtol=1e-5, atol=1e-5)
     assert float(fit_standardizer(np.ones((4, 2))).scale) == 1.0
+    # another target standard deviation: the same shift, the scale divided by it
+    s3 = fit_standardizer(x, std=3.0)
+    z3 = np.asarray(s3.forward(jnp.asarray(x)))
+    np.testing.assert_allclose(s3.shift, s.shift)
+    assert np.mean(z3.var(0)) == pytest.approx(9.0, rel=1e-5)
+    np.testing.assert_allclose(np.asarray(s3.inverse(jnp.asarray(z3))), x, rtol=1e-5, atol=1e-5)
 
 
 def test_standardisation_is_undone_in_the_samples(tmp_path):
@@ -149,7 +158,7 @@ def test_protocol_seed_is_the_training_command_seed(tmp_path):
     ds = load_dataset("25gaussians", seed=3)
     ts = make_train_step(cfg, 2)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(3), quality._EVAL_TAG), 20)
-    x = fit_standardizer(ds.train).inverse(np.asarray(ts.sample(summary["state"].gen_ema, key, 300)))
+    x = fit_standardizer(ds.train, std=summary["state"].config.standardize_std).inverse(np.asarray(ts.sample(summary["state"].gen_ema, key, 300)))
     # float32 sums reassociated under vmap, amplified by the Adam steps (few: over hundreds of steps of
     # mmd's deep generator the two trajectories drift apart like any chaotic system's): on average within
     # 1e-3 (a fiftieth of a mode's std), every point within 1e-2; another seed's samples are O(1) away.

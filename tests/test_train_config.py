@@ -37,6 +37,7 @@ def _run(tmp_path, capsys, args):
     (["--dataset", "9gaussians"], "`dataset` '9gaussians' is unknown"),
     (["--model", "resnet"], "`model` (--model) must be one of mlp, dcgan"),
     (["--optimizer", "sgd"], "`optimizer` (--optimizer)"),
+    (["--standardize-std", "0"], "`standardize_std` (--standardize-std) must be a finite number > 0"),
     (["--lr-decay", "linear"], "`lr_decay` (--lr-decay) must be one of constant, cosine"),
     (["--activation", "swish2"], "`activation` (--activation)"),
     (["--eval-every", "-5"], "`eval_every` (--eval-every)"),

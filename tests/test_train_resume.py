@@ -153,7 +153,7 @@ def test_init_from_starts_a_new_run_with_a_new_learning_rate(finished, tmp_path)
 
     train_data = load_dataset("8gaussians", seed=0).train
     # the MLP trains on the standardised data (the `standardize` default)
-    data = jax.numpy.asarray(fit_standardizer(train_data).forward(train_data))
+    data = jax.numpy.asarray(fit_standardizer(train_data, std=summary["state"].config.standardize_std).forward(train_data))
     multi = make_multi_step(None, 10)
     for _ in range(2):
         state, _ = multi(state, data, key)

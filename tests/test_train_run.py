@@ -162,7 +162,7 @@ def test_log_lines_on_a_file_and_averaged_losses(tmp_path):
 
     train_data = load_dataset("8gaussians", seed=0).train
     # the MLP trains on the standardised data (the `standardize` default)
-    data, key = jnp.asarray(fit_standardizer(train_data).forward(train_data)), jax.random.key(0)
+    data, key = jnp.asarray(fit_standardizer(train_data, std=summary["state"].config.standardize_std).forward(train_data)), jax.random.key(0)
     multi = make_multi_step(None, 10)
     per_step = []
     for _ in range(2):

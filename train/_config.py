@@ -107,6 +107,9 @@ class TrainConfig:
     standardize: bool | None = _f(None, "train the MLP on standardised data (mean 0, one scale), samples "
                                         "mapped back to data units; default per objective (all but linear-dual, "
                                         "whose feature bandwidths are in data units)")
+    standardize_std: float | None = _f(None, "standard deviation of the standardised data (mean over the "
+                                             "coordinates); default per objective: 1, and 3 for the spectrally "
+                                             "normalised GANs, whose critics are 1-Lipschitz in these units")
     ema_decay: float = _f(0.999, "decay of the generator's parameter average that evaluation samples "
                                  "from (0: the raw parameters)")
     steps_per_call: int | None = _f(None, "generator steps fused per compiled call; default 50 (MLP), 1 (DCGAN)")
@@ -234,7 +237,7 @@ def validate_config(config: TrainConfig) -> None:
     for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth", "seed", "kl_warmup_steps"):
         if getattr(config, name) is not None and getattr(config, name) < 0:
             raise _bad(name, "must be >= 0", getattr(config, name))
-    for name in ("lr", "critic_lr", "clip", "gp_weight", "dual_penalty", "sliced_p"):
+    for name in ("lr", "critic_lr", "clip", "gp_weight", "dual_penalty", "sliced_p", "standardize_std"):
         value = getattr(config, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             if name == "critic_lr" and value == 0 and not get_objective(config.objective).has_critic:

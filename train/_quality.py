@@ -117,19 +117,21 @@ class Standardizer(NamedTuple):
         return z * self.scale.astype(z.dtype) + self.shift.astype(z.dtype)
 
 
-def fit_standardizer(x: np.ndarray) -> Standardizer:
+def fit_standardizer(x: np.ndarray, *, std: float = 1.0) -> Standardizer:
     """The standardisation of ``x [n, d]``: per-coordinate mean, one scale.
 
     .. math::
 
        \\text{shift}_j = \\bar x_j, \\qquad
-       \\text{scale} = \\Big(\\frac 1 d \\sum_j \\mathrm{Var}(x_{\\cdot j})\\Big)^{1/2}
+       \\text{scale} = \\Big(\\frac 1 d \\sum_j \\mathrm{Var}(x_{\\cdot j})\\Big)^{1/2} / \\text{std}
 
-    (1 when the data are constant), so that the standardised data have mean 0
-    and mean variance 1 over their coordinates.
+    (``1 / std`` when the data are constant), so that the standardised data
+    have mean 0 and mean variance ``std ** 2`` over their coordinates.
 
     Args:
       x: ``[n, d]`` training data.
+      std: the standard deviation of the standardised data, a positive
+        number (the training configuration's ``standardize_std``).
 
     Returns:
       A :class:`Standardizer` with ``float32`` ``shift [d]`` and ``scale []``.
@@ -142,12 +144,17 @@ def fit_standardizer(x: np.ndarray) -> Standardizer:
       ([3.0, 10.0], 1.1547)
       >>> np.allclose(s.inverse(s.forward(x)), x)
       True
+      >>> round(float(fit_standardizer(x, std=2.0).scale), 4)
+      0.5774
     """
     x = np.asarray(x, np.float64)
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"`x` must be a non-empty [n, d] array, got shape {x.shape}")
+    if not (isinstance(std, (int, float, np.floating)) and np.isfinite(std) and std > 0):
+        raise ValueError(f"`std` must be a positive finite number, got {std!r}")
     shift = x.mean(0)
     scale = float(np.sqrt(np.mean(x.var(0))))
     if not scale > 0 or not np.isfinite(scale):
         scale = 1.0
+    scale /= float(std)
     return Standardizer(shift.astype(np.float32), np.asarray(scale, np.float32))

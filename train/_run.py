@@ -626,7 +626,7 @@ def _standardizer(cfg: TrainConfig, dataset) -> Standardizer | None:
     """The standardisation the MLP trains in (``cfg.standardize``), fitted to the training data; None: raw data."""
     if not cfg.standardize or cfg.model != "mlp" or dataset.image_shape is not None:
         return None
-    return fit_standardizer(np.asarray(dataset.train))
+    return fit_standardizer(np.asarray(dataset.train), std=cfg.standardize_std)
 
 
 def _heldout_nll_fn(cfg: TrainConfig, module: Any, standardizer: Standardizer | None,
