@@ -116,7 +116,7 @@ def test_demo_lists_only_what_it_changes():
         (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4, width=256, depth=3,
                                            critic_width=256, critic_depth=3, standardize_std=3.0)),
         (dict(objective="wgan-gp"), 2, dict(width=64, depth=2, standardize_std=1.0)),
-        (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False)),
+        (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False, width=256, standardize_std=3.0)),
         (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=1e-4, n_critic=5)),
         (dict(objective="fgan-kl"), 1, dict(spectral_norm=False, z_dim=2)),
         (dict(objective="wgan"), 2, dict(clip=0.08, lr=5e-5, optimizer="rmsprop")),

@@ -315,22 +315,23 @@ def _clip_box(config: TrainConfig, params: Any) -> Any:
 # 2018): without it the 8-Gaussian runs collapsed onto 3 modes. Not for the
 # f-GANs, whose bound needs the critic's full range, nor for the WGANs, which
 # have their own Lipschitz constraint.
+# gan and nsgan: wider, deeper MLPs, and data standardised to std 3. A
+# spectrally normalised critic is 1-Lipschitz in the units it sees, so at
+# std 1 the modes of the 25-Gaussian grid (0.71 apart, std 0.018) are too
+# close for its logits to separate; in the mode-collapse protocol
+# (benchmarks.quality) nsgan collapsed at std 1 with these networks and not
+# at std 3 (README, "Mode collapse").
+_SN_GAN_DEFAULTS = dict(spectral_norm=True, width=256, depth=3, critic_width=256, critic_depth=3,
+                        standardize_std=3.0)
 register(Objective(
     "gan", "minimax GAN (Goodfellow et al. 2014): generator minimises log(1 - D(G(z)))",
     generator_loss=lambda x: (dv.gan_generator_loss(x.o_fake, saturating=True), {}),
-    critic_loss=_gan_critic, defaults=dict(spectral_norm=True),
+    critic_loss=_gan_critic, defaults=_SN_GAN_DEFAULTS,
 ))
 register(Objective(
     "nsgan", "non-saturating GAN: generator maximises log D(G(z))",
     generator_loss=lambda x: (dv.gan_generator_loss(x.o_fake, saturating=False), {}),
-    # Wider, deeper MLPs, and data standardised to std 3: a spectrally
-    # normalised critic is 1-Lipschitz in the units it sees, so at std 1 the
-    # modes of the 25-Gaussian grid (0.71 apart, std 0.018) are too close for
-    # its logits to separate; the mode-collapse protocol (benchmarks.quality)
-    # collapsed at std 1 with these networks and not at std 3 (README, "Mode
-    # collapse").
-    critic_loss=_gan_critic, defaults=dict(spectral_norm=True, width=256, depth=3, critic_width=256,
-                                           critic_depth=3, standardize_std=3.0),
+    critic_loss=_gan_critic, defaults=_SN_GAN_DEFAULTS,
 ))
 register(Objective(
     "hinge", "hinge GAN (Lim and Ye 2017; Miyato et al. 2018): D minimises E relu(1 - D(x)) + E relu(1 + D(G(z)))",
