@@ -89,12 +89,13 @@ def train_seeds(config, dataset: str, seeds: list[int], *, n_samples: int = 2500
 
     from divergences.train import make_multi_step, make_train_step
     from divergences.train._blas import single_blas_thread
-    from divergences.train._quality import fit_standardizer, mode_statistics
+    from divergences.train._quality import mode_statistics
+    from divergences.train._run import _standardizer
 
     dss = [load(dataset, s, n_train=n_train) for s in seeds]
     ts = make_train_step(dataclasses.replace(config, dataset=dataset), dss[0].dim)
     cfg = ts.config
-    stds = [fit_standardizer(ds.train, std=cfg.standardize_std) if cfg.standardize else None for ds in dss]
+    stds = [_standardizer(cfg, ds) for ds in dss]  # the training command's own rule
     data = jnp.stack([jnp.asarray(ds.train if s is None else s.forward(ds.train)) for ds, s in zip(dss, stds)])
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
 
