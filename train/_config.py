@@ -108,8 +108,9 @@ class TrainConfig:
                                         "mapped back to data units; default per objective (all but linear-dual, "
                                         "whose feature bandwidths are in data units)")
     standardize_std: float | None = _f(None, "standard deviation of the standardised data (mean over the "
-                                             "coordinates); default per objective: 1, and 3 for gan and nsgan, "
-                                             "whose spectrally normalised critics are 1-Lipschitz in these units")
+                                             "coordinates); default per objective: 1, and 3 for gan, nsgan and "
+                                             "the f-GANs, whose spectrally normalised critics are 1-Lipschitz in "
+                                             "these units")
     ema_decay: float = _f(0.999, "decay of the generator's parameter average that evaluation samples "
                                  "from (0: the raw parameters)")
     steps_per_call: int | None = _f(None, "generator steps fused per compiled call; default 50 (MLP), 1 (DCGAN)")
