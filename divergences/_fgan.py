@@ -13,7 +13,8 @@ Table 2; "js" rescaled, see below):
 
 * ``"kl"``: :math:`g_f(v) = v`, :math:`f^*(t) = e^{t-1}`, :math:`f^*(g_f(v)) = e^{v-1}`;
 * ``"reverse_kl"``: :math:`g_f(v) = -e^{-v}`, :math:`f^*(t) = -1-\log(-t)`, :math:`f^*(g_f(v)) = v - 1`;
-* ``"pearson_chi2"``: :math:`g_f(v) = v`, :math:`f^*(t) = t^2/4 + t`, :math:`f^*(g_f(v)) = v^2/4 + v`;
+* ``"pearson_chi2"``: :math:`g_f(v) = v`, :math:`f^*(t) = s^2/4 + s` with :math:`s = \max(t, -2)`,
+  :math:`f^*(g_f(v))` the same in :math:`v` (see below);
 * ``"squared_hellinger"``: :math:`g_f(v) = 1-e^{-v}`, :math:`f^*(t) = t/(1-t)`,
   :math:`f^*(g_f(v)) = e^{v} - 1`;
 * ``"js"``: :math:`g_f(v) = \tfrac12(\log 2 - \operatorname{sp}(-v))`,
@@ -21,7 +22,18 @@ Table 2; "js" rescaled, see below):
 * ``"gan"``: :math:`g_f(v) = -\operatorname{sp}(-v)`, :math:`f^*(t) = -\log(1-e^{t})`,
   :math:`f^*(g_f(v)) = \operatorname{sp}(v)`.
 
-(sp = softplus.) The divergences match :func:`divergences.f_divergence` of
+(sp = softplus.) The conjugates are taken over :math:`u \ge 0`, the values a density
+ratio can take. For "pearson_chi2", :math:`f(u) = (u-1)^2`, this gives
+:math:`t + t^2/4` for :math:`t \ge -2` and the constant :math:`-f(0) = -1` below
+(continuous with its derivative at -2). Nowozin et al.'s Table 2 writes
+:math:`t + t^2/4` for every :math:`t`, the conjugate over all real :math:`u`:
+it gives the same divergence at the optimal critic, :math:`T = 2(p/q - 1) \ge -2`,
+but it rises again below -2, so a critic whose output on the fakes falls under -2
+sends the generator away from where it scores low, and a run can collapse. The
+conjugate over :math:`u \ge 0` is smaller, so the bound is tighter and still a
+lower bound.
+
+The divergences match :func:`divergences.f_divergence` of
 the same name: "squared_hellinger" has no factor 1/2, and "js" is the
 Jensen-Shannon divergence in ``[0, log 2]``, half of the "JS" row of Nowozin
 et al., whose generator :math:`u\log u - (1+u)\log\frac{1+u}2` gives
@@ -90,6 +102,12 @@ def _activation(x: jax.Array, divergence: str) -> jax.Array:
     return -jax.nn.softplus(-x)  # gan
 
 
+def _pearson_conjugate(t: jax.Array) -> jax.Array:
+    # sup over u >= 0 of u t - (u - 1)^2: the quadratic down to its minimum at t = -2, then f(0) = 1.
+    s = jnp.maximum(t, -2.0)
+    return 0.25 * s**2 + s
+
+
 def _conjugate_activation(x: jax.Array, divergence: str) -> jax.Array:
     x = _clip(x, divergence)
     if divergence == "kl":
@@ -97,7 +115,7 @@ def _conjugate_activation(x: jax.Array, divergence: str) -> jax.Array:
     if divergence == "reverse_kl":
         return x - 1
     if divergence == "pearson_chi2":
-        return 0.25 * x**2 + x
+        return _pearson_conjugate(x)
     if divergence == "squared_hellinger":
         return jnp.expm1(x)
     if divergence == "js":
@@ -110,7 +128,7 @@ def _conjugate(t: jax.Array, divergence: str) -> jax.Array:
     if divergence == "kl":
         return jnp.exp(t - 1)
     if divergence == "pearson_chi2":
-        return 0.25 * t**2 + t
+        return _pearson_conjugate(t)
     if divergence == "reverse_kl":
         ok = t < 0
         return jnp.where(ok, -1 - jnp.log(jnp.where(ok, -t, 1)), inf)

@@ -34,7 +34,9 @@ GENERATORS = {
 CONJUGATE_POINTS = {
     "kl": [-1.0, 0.0, 0.5],
     "reverse_kl": [-2.0, -0.5],
-    "pearson_chi2": [-1.0, 0.5, 2.0],
+    # -3 and -10: below -2 the supremum over u >= 0 sits at u = 0, f*(t) = -f(0) = -1 (Table 2's
+    # t + t^2/4 over all real u would give -0.75 and 15 there).
+    "pearson_chi2": [-10.0, -3.0, -1.0, 0.5, 2.0],
     "squared_hellinger": [-1.0, 0.0, 0.5],
     "js": [-1.0, 0.0, 0.2],
     "gan": [-2.0, -0.5],
