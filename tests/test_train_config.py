@@ -39,6 +39,7 @@ def _run(tmp_path, capsys, args):
     (["--optimizer", "sgd"], "`optimizer` (--optimizer)"),
     (["--standardize-std", "0"], "`standardize_std` (--standardize-std) must be a finite number > 0"),
     (["--lr-decay", "linear"], "`lr_decay` (--lr-decay) must be one of constant, cosine"),
+    (["--fgan-generator", "nonsaturating"], "`fgan_generator` (--fgan-generator) must be one of minimax, alternative"),
     (["--activation", "swish2"], "`activation` (--activation)"),
     (["--eval-every", "-5"], "`eval_every` (--eval-every)"),
     (["--mmd-bandwidths", "0.1", "-1"], "`mmd_bandwidths` (--mmd-bandwidths)"),
@@ -113,8 +114,12 @@ def test_demo_lists_only_what_it_changes():
 @pytest.mark.parametrize(
     "fields, data_dim, expected",
     [
-        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4, width=256, depth=3,
+        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=8, lr=2e-4, width=256, depth=3,
                                            critic_width=256, critic_depth=3, standardize_std=3.0)),
+        (dict(objective="nsgan"), 20, dict(z_dim=20)),  # nsgan's floor of 8, then the data's dimension
+        (dict(objective="nsgan", z_dim=2), 2, dict(z_dim=2)),
+        (dict(objective="linear-dual"), 2, dict(z_dim=2, standardize=True, standardize_std=3.0)),
+        (dict(objective="fgan-pearson_chi2"), 2, dict(fgan_generator="alternative", spectral_norm=True)),
         (dict(objective="wgan-gp"), 2, dict(width=64, depth=2, standardize_std=1.0)),
         (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False, width=256, standardize_std=3.0)),
         (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=1e-4, n_critic=5)),

@@ -245,3 +245,31 @@ def test_r1_option_adds_the_penalty_by_hand(ring):
     np.testing.assert_allclose(float(metrics["r1_penalty"]), r1, rtol=1e-5)
     plain, _ = OBJECTIVES["hinge"].critic_loss(x._replace(config=TrainConfig(objective="hinge")))
     np.testing.assert_allclose(float(loss), float(plain) + 2.0 * r1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_fgan_alternative_generator_loss_pulls_fakes_where_minimax_saturates(jit):
+    """`fgan_generator="alternative"` is -E g_f(V(fake)) (Nowozin et al., Sec. 3.2), by hand. For Pearson at
+    T = -2, the optimal critic on empty space, the minimax gradient f*'(T) = 1 + T/2 is 0; the alternative
+    gradient is -1/B per fake."""
+    from divergences.train._objectives import GeneratorInputs
+
+    entry = OBJECTIVES["fgan-pearson_chi2"]
+    assert resolve_config(TrainConfig(objective="fgan-pearson_chi2")).fgan_generator == "alternative"
+    assert resolve_config(TrainConfig(objective="fgan-js")).fgan_generator == "minimax"
+    o_real = jnp.array([1.0, 3.0, 0.5, 2.0])
+
+    def loss(o_fake, mode):
+        cfg = resolve_config(TrainConfig(objective="fgan-pearson_chi2", fgan_generator=mode))
+        x = GeneratorInputs(None, None, None, o_real, o_fake, jax.random.key(0), cfg, None)
+        return entry.generator_loss(x)[0]
+
+    for mode in ("alternative", "minimax"):
+        fn = jax.value_and_grad(lambda o: loss(o, mode))
+        value, grad = (jax.jit(fn) if jit else fn)(jnp.full((4,), -2.0))
+        if mode == "alternative":
+            np.testing.assert_allclose(value, 2.0, rtol=1e-6)
+            np.testing.assert_allclose(grad, -0.25, rtol=1e-6)
+        else:  # the bound E_P T - E_Q f*(T) itself, which the generator minimises; f*(-2) = -1
+            np.testing.assert_allclose(value, float(jnp.mean(o_real)) + 1.0, rtol=1e-6)
+            np.testing.assert_allclose(grad, 0.0, atol=1e-7)

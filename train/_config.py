@@ -27,6 +27,7 @@ FGAN_DIVERGENCES: tuple[str, ...] = _FGAN
 MODELS = ("mlp", "dcgan")
 OPTIMIZERS = ("adam", "rmsprop")
 LR_DECAYS = ("constant", "cosine")
+FGAN_GENERATORS = ("minimax", "alternative")
 
 
 def _activations() -> tuple[str, ...]:
@@ -62,7 +63,8 @@ class TrainConfig:
     steps: int | None = _f(None, "generator updates in all", resumable=True)
     batch_size: int | None = _f(None, "global batch (split across devices)")
     seed: int = _f(0, "the one seed: every key is fold_in(key(seed), step)")
-    z_dim: int | None = _f(None, "noise dimension; default: the data's dimension clipped to [2, 64]")
+    z_dim: int | None = _f(None, "noise dimension; default: the data's dimension clipped to [2, 64] ([8, 64] "
+                                  "for nsgan)")
     model: str = _f("mlp", "mlp, or dcgan for image data")
     width: int | None = _f(None, "generator width (DCGAN: base channels, default 64)")
     depth: int | None = _f(None, "generator hidden layers (MLP)")
@@ -77,6 +79,10 @@ class TrainConfig:
     critic_lr: float | None = _f(None, "critic learning rate")
     lr_decay: str | None = _f(None, "learning-rate schedule of both networks: constant, or cosine (from lr "
                                     "to 0 over the run's steps, Loshchilov and Hutter 2017)")
+    fgan_generator: str | None = _f(None, "the f-GANs' generator loss: minimax (minimise the bound, whose "
+                                          "fake term is -E f*(T)), or alternative (maximise E T on the fakes, "
+                                          "Nowozin et al. 2016, Sec. 3.2); default per objective: minimax, "
+                                          "alternative for fgan-pearson_chi2")
     beta1: float | None = _f(None, "Adam's beta1")
     beta2: float | None = _f(None, "Adam's beta2")
     clip: float | None = _f(None, "wgan weight clipping bound; default 0.01 x 512 / critic width (MLP), "
@@ -102,15 +108,16 @@ class TrainConfig:
     kl_warmup_steps: int = _f(0, "vae: the KL term's weight rises linearly from 0 to 1 over these steps "
                                  "(Bowman et al. 2016); 0: the plain ELBO throughout")
     n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
-    feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
+    feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features, in the "
+                                                       "units the model trains in (standardised: std 3)")
     dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")
     standardize: bool | None = _f(None, "train the MLP on standardised data (mean 0, one scale), samples "
-                                        "mapped back to data units; default per objective (all but linear-dual, "
-                                        "whose feature bandwidths are in data units)")
+                                        "mapped back to data units; default on")
     standardize_std: float | None = _f(None, "standard deviation of the standardised data (mean over the "
                                              "coordinates); default per objective: 1, and 3 for gan, nsgan and "
                                              "the f-GANs, whose spectrally normalised critics are 1-Lipschitz in "
-                                             "these units")
+                                             "these units, and for linear-dual, whose feature bandwidths are in "
+                                             "them")
     ema_decay: float = _f(0.999, "decay of the generator's parameter average that evaluation samples "
                                  "from (0: the raw parameters)")
     steps_per_call: int | None = _f(None, "generator steps fused per compiled call; default 50 (MLP), 1 (DCGAN)")
@@ -221,6 +228,8 @@ def validate_config(config: TrainConfig) -> None:
         raise _bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}", config.optimizer)
     if config.lr_decay is not None and config.lr_decay not in LR_DECAYS:
         raise _bad("lr_decay", f"must be one of {', '.join(LR_DECAYS)}", config.lr_decay)
+    if config.fgan_generator is not None and config.fgan_generator not in FGAN_GENERATORS:
+        raise _bad("fgan_generator", f"must be one of {', '.join(FGAN_GENERATORS)}", config.fgan_generator)
     if config.activation not in ACTIVATIONS:
         raise _bad("activation", f"must be one of {', '.join(ACTIVATIONS)}", config.activation)
     positive_ints = ("steps", "batch_size", "z_dim", "width", "critic_width", "steps_per_call", "eval_samples",
@@ -267,11 +276,13 @@ def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> Train
     """Check every value and fill the ``None`` fields with the objective's defaults.
 
     ``z_dim`` is filled only when ``data_dim`` (the flattened sample size) is
-    given: ``min(max(data_dim, 2), 64)``.
+    given: ``min(max(data_dim, m), 64)``, with the objective's ``min_z_dim``
+    ``m`` (2, and 8 for nsgan).
     """
     validate_config(config)
     if config.z_dim is None and data_dim is not None:
-        config = dataclasses.replace(config, z_dim=min(max(int(data_dim), 2), 64))
+        floor = get_objective(config.objective).min_z_dim
+        config = dataclasses.replace(config, z_dim=min(max(int(data_dim), floor), 64))
     if config.steps_per_call is None:
         config = dataclasses.replace(config, steps_per_call=1 if config.model == "dcgan" else 50)
     if config.model == "dcgan":  # the objectives' capacity defaults are for the MLPs

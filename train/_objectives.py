@@ -114,7 +114,8 @@ class GeneratorInputs(NamedTuple):
 # The fallbacks for the configuration's per-objective fields; an entry's
 # ``defaults`` override them (DCGAN-style Adam, Radford et al. 2016).
 BASE_DEFAULTS: dict[str, Any] = dict(
-    n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, lr_decay="constant", beta1=0.5, beta2=0.999,
+    n_critic=1, optimizer="adam", lr=2e-4, critic_lr=2e-4, lr_decay="constant", fgan_generator="minimax",
+    beta1=0.5, beta2=0.999,
     spectral_norm=False, standardize=True, standardize_std=1.0, steps=40000, batch_size=128, width=64, depth=2, critic_width=64,
     critic_depth=2,
 )
@@ -145,6 +146,8 @@ class Objective:
         trained in (a lower bound, such as the IWAE bound, is allowed), or
         None: no density. The command turns them into ``heldout_nll``, nats
         per dimension in the data's own units.
+      min_z_dim: the smallest default noise dimension: an unset ``z_dim``
+        is the data's dimension clipped to ``[min_z_dim, 64]``.
     """
 
     name: str
@@ -157,6 +160,7 @@ class Objective:
     build_models: Callable[[TrainConfig, int, tuple | None], tuple[Any, Any]] | None = None
     sample: Callable[[Any, Any, jax.Array, int, TrainConfig], jax.Array] | None = None
     heldout_log_likelihood: Callable[[Any, Any, jax.Array, jax.Array, TrainConfig], jax.Array] | None = None
+    min_z_dim: int = 2
 
     @property
     def has_critic(self) -> bool:
@@ -258,7 +262,12 @@ def _fgan_critic(divergence: str):
 
 def _fgan_generator(divergence: str):
     def loss(x: GeneratorInputs):
-        # The generator minimises the critic's bound; only the fake term depends on it.
+        if x.config.fgan_generator == "alternative":
+            # Nowozin et al. (2016), Sec. 3.2: maximise the variational function on the fakes. Where the
+            # optimal T is finite on empty space (Pearson: T = 2(p/q - 1) = -2 at p = 0, where the minimax
+            # gradient f*'(T) = 1 + T/2 vanishes), this still pulls those fakes towards the data.
+            return -jnp.mean(dv.fgan_activation(x.o_fake, divergence)), {}
+        # Minimax: the generator minimises the critic's bound; only the fake term depends on it.
         return dv.fgan_objective(x.o_real, x.o_fake, divergence), {}
 
     return loss
@@ -332,6 +341,8 @@ register(Objective(
     "nsgan", "non-saturating GAN: generator maximises log D(G(z))",
     generator_loss=lambda x: (dv.gan_generator_loss(x.o_fake, saturating=False), {}),
     critic_loss=_gan_critic, defaults=_SN_GAN_DEFAULTS,
+    # Noise of 8 dimensions or more for 2-D data: fewer fakes between the grid's modes in the protocol.
+    min_z_dim=8,
 ))
 register(Objective(
     "hinge", "hinge GAN (Lim and Ye 2017; Miyato et al. 2018): D minimises E relu(1 - D(x)) + E relu(1 + D(G(z)))",
@@ -369,8 +380,9 @@ register(Objective(
     "linear-dual", "Dualing GANs (Li et al. 2017): linear discriminator on random features solved in the "
                    "dual; generator and lambdas ascend the dual jointly",
     generator_loss=_linear_dual_generator,
-    # Its random-feature bandwidths are in the data's units: trained on the raw data.
-    defaults=dict(lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9, standardize=False),
+    # Its random-feature bandwidths are in the standardised units; at std 3 the
+    # grid's spacing stays about 2, so bandwidth 1 separates neighbouring modes.
+    defaults=dict(lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9, standardize_std=3.0),
 ))
 register(Objective(
     "mmd", "generator trained on a fixed multi-scale Gaussian-kernel MMD (no critic)",
@@ -388,7 +400,8 @@ register(Objective(
 for _div in dv.FGAN_DIVERGENCES:
     register(Objective(
         f"fgan-{_div}", f"f-GAN (Nowozin et al. 2016) for the {_div} divergence",
-        generator_loss=_fgan_generator(_div), critic_loss=_fgan_critic(_div), defaults=_SN_GAN_DEFAULTS,
+        generator_loss=_fgan_generator(_div), critic_loss=_fgan_critic(_div),
+        defaults=dict(_SN_GAN_DEFAULTS, **({"fgan_generator": "alternative"} if _div == "pearson_chi2" else {})),
     ))
 del _div
 
