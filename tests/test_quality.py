@@ -167,12 +167,10 @@ def test_protocol_seed_is_the_training_command_seed(tmp_path):
     assert np.abs(r["samples"][0] - x).mean() > 0.5
 
 
-def test_standardisation_is_on_by_default_for_every_objective():
+def test_standardisation_is_on_by_default_except_for_linear_dual():
     from divergences.train import resolve_config
 
     assert resolve_config(TrainConfig(objective="nsgan")).standardize is True
     assert resolve_config(TrainConfig(objective="mmd")).standardize is True
-    # linear-dual's feature bandwidths are in the standardised units (std 3), so it is scale-free too.
-    ld = resolve_config(TrainConfig(objective="linear-dual"))
-    assert ld.standardize is True and ld.standardize_std == 3.0
+    assert resolve_config(TrainConfig(objective="linear-dual")).standardize is False
     assert resolve_config(TrainConfig(objective="nsgan", standardize=False)).standardize is False

@@ -108,16 +108,15 @@ class TrainConfig:
     kl_warmup_steps: int = _f(0, "vae: the KL term's weight rises linearly from 0 to 1 over these steps "
                                  "(Bowman et al. 2016); 0: the plain ELBO throughout")
     n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
-    feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features, in the "
-                                                       "units the model trains in (standardised: std 3)")
+    feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
     dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")
     standardize: bool | None = _f(None, "train the MLP on standardised data (mean 0, one scale), samples "
-                                        "mapped back to data units; default on")
+                                        "mapped back to data units; default per objective (all but linear-dual, "
+                                        "whose feature bandwidths are in data units)")
     standardize_std: float | None = _f(None, "standard deviation of the standardised data (mean over the "
                                              "coordinates); default per objective: 1, and 3 for gan, nsgan and "
                                              "the f-GANs, whose spectrally normalised critics are 1-Lipschitz in "
-                                             "these units, and for linear-dual, whose feature bandwidths are in "
-                                             "them")
+                                             "these units")
     ema_decay: float = _f(0.999, "decay of the generator's parameter average that evaluation samples "
                                  "from (0: the raw parameters)")
     steps_per_call: int | None = _f(None, "generator steps fused per compiled call; default 50 (MLP), 1 (DCGAN)")

@@ -380,9 +380,8 @@ register(Objective(
     "linear-dual", "Dualing GANs (Li et al. 2017): linear discriminator on random features solved in the "
                    "dual; generator and lambdas ascend the dual jointly",
     generator_loss=_linear_dual_generator,
-    # Its random-feature bandwidths are in the standardised units; at std 3 the
-    # grid's spacing stays about 2, so bandwidth 1 separates neighbouring modes.
-    defaults=dict(lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9, standardize_std=3.0),
+    # Its random-feature bandwidths are in the data's units: trained on the raw data.
+    defaults=dict(lr=1e-3, critic_lr=1e-2, beta1=0.5, beta2=0.9, standardize=False),
 ))
 register(Objective(
     "mmd", "generator trained on a fixed multi-scale Gaussian-kernel MMD (no critic)",
