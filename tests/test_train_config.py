@@ -114,10 +114,9 @@ def test_demo_lists_only_what_it_changes():
 @pytest.mark.parametrize(
     "fields, data_dim, expected",
     [
-        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=8, lr=2e-4, width=256, depth=3,
+        (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4, width=256, depth=3,
                                            critic_width=256, critic_depth=3, standardize_std=3.0)),
-        (dict(objective="nsgan"), 20, dict(z_dim=20)),  # nsgan's floor of 8, then the data's dimension
-        (dict(objective="nsgan", z_dim=2), 2, dict(z_dim=2)),
+        (dict(objective="nsgan", z_dim=8), 2, dict(z_dim=8)),
         (dict(objective="linear-dual"), 2, dict(z_dim=2, standardize=False)),
         (dict(objective="fgan-pearson_chi2"), 2, dict(fgan_generator="alternative", spectral_norm=True)),
         (dict(objective="wgan-gp"), 2, dict(width=64, depth=2, standardize_std=1.0)),

@@ -63,8 +63,7 @@ class TrainConfig:
     steps: int | None = _f(None, "generator updates in all", resumable=True)
     batch_size: int | None = _f(None, "global batch (split across devices)")
     seed: int = _f(0, "the one seed: every key is fold_in(key(seed), step)")
-    z_dim: int | None = _f(None, "noise dimension; default: the data's dimension clipped to [2, 64] ([8, 64] "
-                                  "for nsgan)")
+    z_dim: int | None = _f(None, "noise dimension; default: the data's dimension clipped to [2, 64]")
     model: str = _f("mlp", "mlp, or dcgan for image data")
     width: int | None = _f(None, "generator width (DCGAN: base channels, default 64)")
     depth: int | None = _f(None, "generator hidden layers (MLP)")
@@ -275,13 +274,11 @@ def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> Train
     """Check every value and fill the ``None`` fields with the objective's defaults.
 
     ``z_dim`` is filled only when ``data_dim`` (the flattened sample size) is
-    given: ``min(max(data_dim, m), 64)``, with the objective's ``min_z_dim``
-    ``m`` (2, and 8 for nsgan).
+    given: ``min(max(data_dim, 2), 64)``.
     """
     validate_config(config)
     if config.z_dim is None and data_dim is not None:
-        floor = get_objective(config.objective).min_z_dim
-        config = dataclasses.replace(config, z_dim=min(max(int(data_dim), floor), 64))
+        config = dataclasses.replace(config, z_dim=min(max(int(data_dim), 2), 64))
     if config.steps_per_call is None:
         config = dataclasses.replace(config, steps_per_call=1 if config.model == "dcgan" else 50)
     if config.model == "dcgan":  # the objectives' capacity defaults are for the MLPs

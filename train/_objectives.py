@@ -146,8 +146,6 @@ class Objective:
         trained in (a lower bound, such as the IWAE bound, is allowed), or
         None: no density. The command turns them into ``heldout_nll``, nats
         per dimension in the data's own units.
-      min_z_dim: the smallest default noise dimension: an unset ``z_dim``
-        is the data's dimension clipped to ``[min_z_dim, 64]``.
     """
 
     name: str
@@ -160,7 +158,6 @@ class Objective:
     build_models: Callable[[TrainConfig, int, tuple | None], tuple[Any, Any]] | None = None
     sample: Callable[[Any, Any, jax.Array, int, TrainConfig], jax.Array] | None = None
     heldout_log_likelihood: Callable[[Any, Any, jax.Array, jax.Array, TrainConfig], jax.Array] | None = None
-    min_z_dim: int = 2
 
     @property
     def has_critic(self) -> bool:
@@ -341,8 +338,6 @@ register(Objective(
     "nsgan", "non-saturating GAN: generator maximises log D(G(z))",
     generator_loss=lambda x: (dv.gan_generator_loss(x.o_fake, saturating=False), {}),
     critic_loss=_gan_critic, defaults=_SN_GAN_DEFAULTS,
-    # Noise of 8 dimensions or more for 2-D data: fewer fakes between the grid's modes in the protocol.
-    min_z_dim=8,
 ))
 register(Objective(
     "hinge", "hinge GAN (Lim and Ye 2017; Miyato et al. 2018): D minimises E relu(1 - D(x)) + E relu(1 + D(G(z)))",
