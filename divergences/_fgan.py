@@ -29,9 +29,12 @@ ratio can take. For "pearson_chi2", :math:`f(u) = (u-1)^2`, this gives
 :math:`t + t^2/4` for every :math:`t`, the conjugate over all real :math:`u`:
 it gives the same divergence at the optimal critic, :math:`T = 2(p/q - 1) \ge -2`,
 but it rises again below -2, so a critic whose output on the fakes falls under -2
-sends the generator away from where it scores low, and a run can collapse. The
-conjugate over :math:`u \ge 0` is smaller, so the bound is tighter and still a
-lower bound.
+sends the generator away from where it scores low. The conjugate over
+:math:`u \ge 0` is smaller, so the bound is tighter and still a lower bound. Its
+gradient is 0 below -2, and so at the optimal critic on empty space: a generator
+minimising this bound gets no pull there, which is why the training command's
+``fgan-pearson_chi2`` maximises :math:`\mathbb{E}\,T(G(z))` instead (Nowozin
+et al., Sec. 3.2).
 
 The divergences match :func:`divergences.f_divergence` of
 the same name: "squared_hellinger" has no factor 1/2, and "js" is the
@@ -103,7 +106,7 @@ def _activation(x: jax.Array, divergence: str) -> jax.Array:
 
 
 def _pearson_conjugate(t: jax.Array) -> jax.Array:
-    # sup over u >= 0 of u t - (u - 1)^2: the quadratic down to its minimum at t = -2, then f(0) = 1.
+    # sup over u >= 0 of u t - (u - 1)^2: the quadratic down to its minimum at t = -2, then -f(0) = -1.
     s = jnp.maximum(t, -2.0)
     return 0.25 * s**2 + s
 
