@@ -33,7 +33,9 @@ def _ours(width: int, steps: int = K):
 
     ds = load_dataset("8gaussians", n_train=20000, n_test=100)
     cfg = TrainConfig(objective="wgan-gp", width=width, depth=3, critic_width=width, critic_depth=3,
-                      batch_size=BATCH, z_dim=2, n_critic=N_CRITIC)
+                      batch_size=BATCH, z_dim=2, n_critic=N_CRITIC,
+                      # the same update as the PyTorch loop below (wgan-gp's own defaults differ since)
+                      lr=1e-4, critic_lr=1e-4, lr_decay="constant", gp_weight=10.0)
     ts = make_train_step(cfg, 2)
     data = jnp.asarray(ds.train)
     return multi_step_thunk(ts, data, steps), ts, data

@@ -119,9 +119,10 @@ def test_demo_lists_only_what_it_changes():
         (dict(objective="nsgan", z_dim=8), 2, dict(z_dim=8)),
         (dict(objective="linear-dual"), 2, dict(z_dim=2, standardize=False)),
         (dict(objective="fgan-pearson_chi2"), 2, dict(fgan_generator="alternative", spectral_norm=True)),
-        (dict(objective="wgan-gp"), 2, dict(width=64, depth=2, standardize_std=1.0)),
+        (dict(objective="wgan-gp"), 2, dict(width=128, depth=5, critic_width=128, critic_depth=3,
+                                             standardize_std=1.0, lr_decay="cosine")),
         (dict(objective="gan", spectral_norm=False), 2, dict(spectral_norm=False, width=256, standardize_std=3.0)),
-        (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=1e-4, n_critic=5)),
+        (dict(objective="wgan-gp"), 64, dict(spectral_norm=False, z_dim=64, lr=3e-4, n_critic=2)),
         (dict(objective="fgan-kl"), 1, dict(spectral_norm=True, z_dim=2, width=256, critic_depth=3,
                                              standardize_std=3.0)),
         (dict(objective="wgan"), 2, dict(clip=0.08, lr=5e-5, optimizer="rmsprop")),
@@ -129,6 +130,10 @@ def test_demo_lists_only_what_it_changes():
         (dict(objective="wgan", model="dcgan"), 64, dict(clip=0.01)),
         (dict(objective="wgan", clip=0.05), 2, dict(clip=0.05)),
         (dict(objective="sliced", z_dim=5), 784, dict(z_dim=5, n_critic=0)),
+        # Gulrajani et al.'s own lambdas: 0.1 in their toy (MLP) code, 10 for images.
+        (dict(objective="wgan-gp"), 2, dict(gp_weight=0.1)),
+        (dict(objective="wgan-gp", model="dcgan"), 64, dict(gp_weight=10.0)),
+        (dict(objective="wgan-gp", gp_weight=3.0), 2, dict(gp_weight=3.0)),
     ],
 )
 def test_resolved_defaults(fields, data_dim, expected):

@@ -86,7 +86,8 @@ class TrainConfig:
     beta2: float | None = _f(None, "Adam's beta2")
     clip: float | None = _f(None, "wgan weight clipping bound; default 0.01 x 512 / critic width (MLP), "
                                   "0.01 (DCGAN)")
-    gp_weight: float = _f(10.0, "wgan-gp penalty weight lambda")
+    gp_weight: float | None = _f(None, "wgan-gp penalty weight lambda; default 0.1 for the MLP (Gulrajani et "
+                                       "al.'s toy experiments), 10 for DCGAN (their image experiments)")
     r1_weight: float = _f(0.0, "R1 penalty weight gamma on real data (Mescheder et al. 2018), added as "
                                "gamma/2 * E||grad D(x)||^2 to the critic loss of gan, nsgan, hinge, lsgan "
                                "and rsgan; 0: off")
@@ -290,6 +291,8 @@ def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> Train
     if config.clip is None:
         clip = 0.01 if config.model == "dcgan" else 0.01 * 512 / int(config.critic_width)
         config = dataclasses.replace(config, clip=clip)
+    if config.gp_weight is None:
+        config = dataclasses.replace(config, gp_weight=10.0 if config.model == "dcgan" else 0.1)
     validate_config(config)
     return config
 

@@ -43,11 +43,11 @@ from divergences.train.counterexamples._common import Config, critic_model, fmt,
 def training_config(cfg: Config, objective: str) -> TrainConfig:
     """The learned-shift setting in the objective table's terms: the table's defaults for
     ``objective`` (its critic optimizer: RMSProp for wgan, Adam otherwise), with this
-    experiment's critic step, Adam betas (0.5, 0.9), clip, penalty weight, directions,
-    sliced W_1 and the median-heuristic MMD."""
+    experiment's critic step (constant: the experiment schedules only theta's), Adam betas
+    (0.5, 0.9), clip, penalty weight, directions, sliced W_1 and the median-heuristic MMD."""
     return resolve_config(TrainConfig(
         objective=objective, critic_lr=cfg.critic_lr if get_objective(objective).has_critic else None,
-        beta1=0.5, beta2=0.9, clip=cfg.clip, gp_weight=cfg.gp_weight, n_projections=cfg.n_projections,
+        lr_decay="constant", beta1=0.5, beta2=0.9, clip=cfg.clip, gp_weight=cfg.gp_weight, n_projections=cfg.n_projections,
         sliced_p=1.0, mmd_bandwidths=(), batch_size=cfg.shift_batch, z_dim=1), data_dim=2)
 
 
@@ -73,8 +73,7 @@ def _branches(cfg: Config, names: tuple[str, ...], apply):
         # Without a critic: the dummy critic's Adam, the same as the GAN critics' (equal
         # settings give the one cached optimizer, so the loop steps each distinct one once).
         base = build_optimizer(tcfg if entry.has_critic else dataclasses.replace(tcfg, critic_lr=cfg.critic_lr,
-                                                                                  optimizer="adam",
-                                                                                  lr_decay="constant"),
+                                                                                  optimizer="adam"),
                                cfg.critic_lr)
         txs.append(base if entry.critic_transform is None else _chained(base, entry, tcfg))
         projections.append((lambda p, e=entry, c=tcfg: e.project_critic(c, p)) if entry.project_critic
