@@ -23,6 +23,7 @@ from divergences.train import (
     resolve_config,
 )
 from divergences.train.__main__ import main, parser
+from divergences.train._config import MODELS
 
 SMALL = dict(width=32, depth=2, critic_width=32, critic_depth=2, batch_size=64, z_dim=2, ema_decay=0.0)
 TRAIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train")
@@ -94,6 +95,11 @@ def test_every_entry_is_complete():
         assert cfg.n_critic == (0 if not entry.has_critic else entry.resolved_defaults()["n_critic"])
         for k, v in entry.resolved_defaults().items():
             assert getattr(cfg, k) == v, (name, k)
+        for model, values in entry.model_defaults.items():  # a model's own values win over the entry's
+            assert model in MODELS and set(values) <= fields, (name, model)
+            cfg = resolve_config(TrainConfig(objective=name, model=model), data_dim=64)
+            for k, v in values.items():
+                assert getattr(cfg, k) == v, (name, model, k)
 
 
 def test_help_lists_the_table_and_shows_defaults(capsys):

@@ -86,8 +86,8 @@ class TrainConfig:
     beta2: float | None = _f(None, "Adam's beta2")
     clip: float | None = _f(None, "wgan weight clipping bound; default 0.01 x 512 / critic width (MLP), "
                                   "0.01 (DCGAN)")
-    gp_weight: float | None = _f(None, "wgan-gp penalty weight lambda; default 0.1 for the MLP (Gulrajani et "
-                                       "al.'s toy experiments), 10 for DCGAN (their image experiments)")
+    gp_weight: float | None = _f(None, "wgan-gp penalty weight lambda; wgan-gp's default: 0.1 for the MLP "
+                                       "(Gulrajani et al.'s toy code), 10 for DCGAN (their image experiments)")
     r1_weight: float = _f(0.0, "R1 penalty weight gamma on real data (Mescheder et al. 2018), added as "
                                "gamma/2 * E||grad D(x)||^2 to the critic loss of gan, nsgan, hinge, lsgan "
                                "and rsgan; 0: off")
@@ -196,9 +196,9 @@ def _coerce(field: dataclasses.Field, value: Any, source: str) -> Any:
     return tuple(float(v) for v in value)
 
 
-def objective_defaults(objective: str) -> dict[str, Any]:
-    """The defaults of an objective's ``None`` fields, from its table entry."""
-    defaults = get_objective(objective).resolved_defaults()
+def objective_defaults(objective: str, model: str = "mlp") -> dict[str, Any]:
+    """The defaults of an objective's ``None`` fields for ``model``, from its table entry."""
+    defaults = get_objective(objective).resolved_defaults(model)
     unknown = sorted(set(defaults) - set(config_fields()))
     if unknown:
         raise ValueError(f"`defaults` of the objective {objective!r} name unknown configuration fields {unknown}")
@@ -285,14 +285,12 @@ def resolve_config(config: TrainConfig, *, data_dim: int | None = None) -> Train
     if config.model == "dcgan":  # the objectives' capacity defaults are for the MLPs
         config = dataclasses.replace(config, **{k: DCGAN_FEATURES for k in ("width", "critic_width")
                                                 if getattr(config, k) is None})
-    defaults = objective_defaults(config.objective)
+    defaults = objective_defaults(config.objective, config.model)
     filled = {k: (v if getattr(config, k) is None else getattr(config, k)) for k, v in defaults.items()}
     config = dataclasses.replace(config, **filled)
     if config.clip is None:
         clip = 0.01 if config.model == "dcgan" else 0.01 * 512 / int(config.critic_width)
         config = dataclasses.replace(config, clip=clip)
-    if config.gp_weight is None:
-        config = dataclasses.replace(config, gp_weight=10.0 if config.model == "dcgan" else 0.1)
     validate_config(config)
     return config
 
