@@ -253,6 +253,100 @@ def _w1d_core(x, y, wx, wy, p):
     return _w(x, y, wx, wy, p)
 
 
+# --------------------------------------------------------------------------
+# Small single problems on CPU: a program that runs on the calling thread.
+#
+# XLA's CPU client runs a compiled program on the calling thread only when its
+# HloCostAnalysis estimate is under 1,000 flops (``cheap_computation_`` in
+# XLA's PjRt CPU client); any other program is handed to a worker thread, a
+# fixed cost of tens of microseconds that is most of the time of a small 1-D
+# distance (a sort of n values is estimated at n * ceil(log2 n) flops, so two
+# sorts of 128 are already over). The estimate counts one iteration of a while
+# loop and the largest branch of a conditional. Written as a loop over a
+# switch whose steps are the finiteness check, the two sorts and the sum, the
+# program is estimated at its largest step and runs inline. The steps are the
+# same operations as the general path; only the program's shape differs.
+
+#: Largest ``n`` and ``m`` (uniform weights, one problem) that take the inline
+#: path on CPU: one sort of n values is estimated at n * ceil(log2 n) flops,
+#: 896 at n = 128 and 1,032 at n = 129.
+INLINE_MAX_SIZE = 128
+
+
+def _inline_fits(n: int, m: int, p: float) -> bool:
+    """Whether every step of :func:`_w1d_steps` stays under the estimate's threshold.
+
+    The last step (the matched differences, their powers and sum) is a few
+    flops per value: within the threshold for equal sizes (one difference
+    per pair) and for p = 1; unequal sizes with p > 1 match n + m intervals
+    through more operations and take the general path.
+    """
+    return max(n, m) <= INLINE_MAX_SIZE and (n == m or p == 1)
+
+
+def _w1d_checked(x, y, p):
+    """Uniform-weight W_p along the last axis (any batch), NaN where a sample is not finite."""
+    ok = jnp.all(jnp.isfinite(x), -1) & jnp.all(jnp.isfinite(y), -1)
+    return jnp.where(ok, _w(x, y, None, None, p), jnp.nan)
+
+
+def _w1d_steps(x, y, p):
+    """:func:`_w1d_checked` for one problem, as a loop over a switch of its steps (see above)."""
+
+    def check(c):
+        return {**c, "ok": jnp.all(jnp.isfinite(c["x"])) & jnp.all(jnp.isfinite(c["y"]))}
+
+    def sort_x(c):
+        return {**c, "x": jnp.sort(c["x"])}
+
+    def sort_y(c):
+        return {**c, "y": jnp.sort(c["y"])}
+
+    def value(c):
+        s, u = _wpp_sorted(c["x"], c["y"], None, None, p)
+        return {**c, "w": s * _root(u, p)}
+
+    steps = [check, sort_x, sort_y, value]
+    carry = {"x": x, "y": y, "ok": jnp.asarray(True), "w": jnp.zeros((), x.dtype)}
+    out = jax.lax.fori_loop(0, len(steps), lambda i, c: jax.lax.switch(i, steps, c), carry)
+    return jnp.where(out["ok"], out["w"], jnp.nan)
+
+
+@functools.lru_cache(maxsize=None)
+def _w1d_small_batchable(p):
+    """The inline program on CPU (the general path elsewhere); under ``vmap``, the general path."""
+
+    @jax.custom_batching.custom_vmap
+    def fn(x, y):
+        return jax.lax.platform_dependent(
+            x, y, cpu=lambda x, y: _w1d_steps(x, y, p), default=lambda x, y: _w1d_checked(x, y, p))
+
+    @fn.def_vmap
+    def rule(axis_size, in_batched, x, y):
+        # A batch of problems: one sort call for all of them (a host sort when large).
+        x, y = (a if b else jnp.broadcast_to(a, (axis_size, *a.shape)) for a, b in zip((x, y), in_batched))
+        return _w1d_checked(x, y, p), True
+
+    return fn
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _w1d_small_diff(x, y, p):
+    return _w1d_small_batchable(p)(x, y)
+
+
+@_w1d_small_diff.defjvp
+def _w1d_small_jvp(p, primals, tangents):
+    # Derivatives by the general path (its sorts carry the permutation).
+    return jax.jvp(lambda x, y: _w1d_checked(x, y, p), primals, tangents)
+
+
+@functools.partial(jax.jit, static_argnames=("p",))
+def _w1d_small(x, y, p):
+    """W_p of one small uniform-weight problem (``[n]``, ``[m]``), NaN for non-finite samples."""
+    return _w1d_small_diff(x, y, p)
+
+
 def _weights_ok(w: jax.Array | None) -> jax.Array:
     if w is None:
         return jnp.asarray(True)
@@ -371,6 +465,8 @@ def wasserstein_1d(
         return None if a is None else jnp.broadcast_to(a.astype(dtype), batch + a.shape[-1:])
 
     x, y, wx, wy = bcast(x), bcast(y), bcast(wx), bcast(wy)
+    if wx is None and wy is None and batch == () and _inline_fits(x.shape[-1], y.shape[-1], p):
+        return _w1d_small(x, y, p)  # checks finiteness itself (NaN under jit; eager input is checked above)
     value = _w1d_core(x, y, wx, wy, p)
     if v.is_concrete(value):
         return value

@@ -390,3 +390,65 @@ def test_xla_integer_key_sort_matches_jnp_sort(dtype):
         assert got.dtype == x.dtype
         np.testing.assert_array_equal(got, np.sort(x, axis=-1))
         np.testing.assert_array_equal(_sort._xla_sort((x,), 0)[0], np.sort(x, axis=0).T)
+
+
+# ------------------------------------------- small problems: the inline program on CPU
+
+from divergences import _wasserstein as _wmod  # noqa: E402
+
+
+@pytest.mark.parametrize("n,m,p", [(128, 128, 1), (128, 128, 2), (128, 128, 3.5), (57, 41, 1), (100, 128, 1),
+                                   (1, 1, 1), (1, 3, 1), (7, 7, 2)])
+@pytest.mark.parametrize("jit", [False, True])
+def test_small_problem_path_equals_pot_and_the_general_path(n, m, p, jit):
+    # Oracle: POT's W_p^p (root taken here); the general path (its own sorts) to float32 rounding.
+    rng = np.random.default_rng(n + 7 * m)
+    x = rng.integers(-4, 5, n).astype(np.float32) * 0.5 + rng.standard_normal(n).astype(np.float32) * (n % 2)
+    y = (1.5 * rng.standard_normal(m) + 0.3).astype(np.float32)
+    assert _wmod._inline_fits(n, m, p)
+    got = _maybe_jit(lambda x, y: dv.wasserstein_1d(x, y, p=p), jit)(x, y)
+    steps = jax.jit(lambda x, y: _wmod._w1d_steps(x, y, p))(x, y)
+    general = jax.jit(lambda x, y: _wmod._w(x, y, None, None, p))(x, y)
+    ref = ot.wasserstein_1d(x.astype(np.float64), y.astype(np.float64), p=p) ** (1 / p)
+    np.testing.assert_allclose(got, ref, rtol=RTOL)
+    np.testing.assert_allclose(steps, general, rtol=RTOL)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_small_problem_path_gradients_vmap_and_nan(p):
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal(64), jnp.float32)
+    y = jnp.asarray(rng.standard_normal(64) + 1, jnp.float32)
+    general = lambda x, y: _wmod._w(x, y, None, None, p)  # noqa: E731
+    for argnums in (0, 1):
+        np.testing.assert_allclose(jax.jit(jax.grad(lambda x, y: dv.wasserstein_1d(x, y, p=p), argnums))(x, y),
+                                   jax.grad(general, argnums)(x, y), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(jax.jacfwd(lambda x: dv.wasserstein_1d(x, y, p=p))(x),
+                               jax.grad(general)(x, y), rtol=1e-5, atol=1e-8)
+    xs, ys = jnp.stack([x, y, 2 * x]), jnp.stack([y, x, y])
+    np.testing.assert_allclose(jax.vmap(lambda a, b: dv.wasserstein_1d(a, b, p=p))(xs, ys),
+                               [general(a, b) for a, b in zip(xs, ys)], rtol=RTOL)
+    for bad in (jnp.nan, jnp.inf, -jnp.inf):
+        assert np.isnan(jax.jit(lambda x, y: dv.wasserstein_1d(x, y, p=p))(x.at[5].set(bad), y))
+        assert np.isnan(jax.jit(lambda x, y: dv.wasserstein_1d(x, y, p=p))(x, y.at[0].set(bad)))
+    assert np.all(np.isfinite(jax.grad(lambda x: dv.wasserstein_1d(x, x[::-1], p=p))(x)))
+
+
+def test_small_problem_program_is_estimated_cheap_on_cpu():
+    # The path exists for one property of the compiled program: XLA's CPU
+    # client runs it on the calling thread when HloCostAnalysis estimates it
+    # under 1,000 flops (see divergences._wasserstein). If a new XLA changes
+    # that estimate, this fails, and the path is only a loop over a switch.
+    if jax.default_backend() != "cpu":
+        pytest.skip("the inline path is the CPU path")
+    for n, m, p in [(128, 128, 1), (128, 128, 2), (100, 128, 1), (3, 2, 1)]:
+        flops = jax.jit(lambda x, y: dv.wasserstein_1d(x, y, p=p)).lower(jnp.ones(n), jnp.ones(m)).compile()
+        assert flops.cost_analysis()["flops"] < 1000, (n, m, p)
+    # The general path, for comparison, is over it at this size.
+    general = jax.jit(lambda x, y: _wmod._w1d_checked(x, y, 1)).lower(jnp.ones(128), jnp.ones(128)).compile()
+    assert general.cost_analysis()["flops"] >= 1000
+    # Batches, weights and larger sizes take the general path (no loop).
+    for fn, args in [(jax.vmap(dv.wasserstein_1d), (jnp.ones((4, 128)),) * 2),
+                     (lambda x, y: dv.wasserstein_1d(x, y, x_weights=jnp.ones(128)), (jnp.ones(128),) * 2),
+                     (dv.wasserstein_1d, (jnp.ones(129),) * 2)]:
+        assert "while" not in jax.jit(fn).lower(*args).as_text()
