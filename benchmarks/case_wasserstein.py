@@ -148,7 +148,7 @@ def cases(quick: bool) -> list[Case]:
             sliced_floor_case(500, 8, 16),
             sort_crossover_case(1_000),
         ]
-    out = [wasserstein_1d_case(n) for n in (128, 1_000, 10_000, 100_000, 1_000_000)]
+    out = [wasserstein_1d_case(n) for n in (128, 256, 512, 1_000, 10_000, 100_000, 1_000_000)]
     out += [sort_crossover_case(n) for n in (512, 1_024, 2_048, 4_096, 8_192)]
     out += [sliced_floor_case(10_000, 784, 128)]
     # Scaling in n at fixed d and directions (3 decades).
