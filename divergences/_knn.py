@@ -20,7 +20,8 @@ samples and small distances (the ones that matter here) are exact:
   host, through :func:`jax.pure_callback`: O(n log n) in low dimension. The
   two searches (``x`` among ``x``, ``x`` among ``y``), trees built and
   queried, run in two threads at once, each query on half of the cores
-  the process may use (at least one).
+  the process may use. Not with one usable core, where JAX's host callback
+  can wait forever (:func:`divergences._sort.host_callbacks_usable`).
 * **GPU, TPU, and CPU at higher d**: blocked brute force (``lax.map`` over
   blocks of ``x``, one ``[block_size, n + m]`` matrix of squared distances at
   a time, then ``lax.top_k``), memory ``O(block_size * (n + m))``.
@@ -35,13 +36,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from divergences import _sort
 from divergences import _validation as v
 
 __all__ = ["knn_kl_divergence"]
@@ -121,21 +122,15 @@ def _tree_query(a: np.ndarray, b: np.ndarray, k: int, c: int, exclude_self: bool
     return out
 
 
-def _usable_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def _tree_candidates(x: jax.Array, y: jax.Array, k: int, cx: int, cy: int):
     def host(x, y):
         # cKDTree releases the GIL while it builds and queries, so the two
         # searches overlap, each querying on half of the cores (more threads
         # than cores only adds switching); a pool per call keeps the module
         # free of state.
-        workers = max(1, _usable_cores() // 2)
+        # Host copies on this thread, before the pool (see divergences._sort._host_many).
+        x, y = np.asarray(x), np.asarray(y)
+        workers = max(1, _sort.usable_cores() // 2)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             own = pool.submit(_tree_query, x, x, k, cx, True, workers)
             other = pool.submit(_tree_query, x, y, k, cy, False, workers)
@@ -185,7 +180,7 @@ def _knn_core(x, y, k, block_size):
         iy = _brute_candidates(xs, ys, cy, block_size, False)
         return _kth_positive_index(xs, xs, ix, k), _kth_positive_index(xs, ys, iy, k)
 
-    if d <= TREE_MAX_DIM:
+    if d <= TREE_MAX_DIM and _sort.host_callbacks_usable():
         jx, jy = jax.lax.platform_dependent(xs, ys, cpu=lambda a, b: _tree_candidates(a, b, k, cx, cy), default=brute)
     else:
         jx, jy = brute(xs, ys)

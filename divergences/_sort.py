@@ -9,7 +9,8 @@ therefore chooses the sort per platform with :func:`jax.lax.platform_dependent`,
 and by size:
 
 * **CPU, calls of at least** :data:`HOST_SORT_MIN_SIZE` **values**
-  (:data:`HOST_ARGSORT_MIN_SIZE` for a permutation): a host
+  (:data:`HOST_ARGSORT_MIN_SIZE` for a permutation), **two usable cores or
+  more** (:func:`host_callbacks_usable`): a host
   call (:func:`jax.pure_callback`) into NumPy. Values only
   (:func:`sort` without differentiation) use ``np.sort``. A permutation
   (:func:`argsort`) packs each float32 key, mapped to an order-preserving
@@ -69,12 +70,34 @@ def _last(x: np.ndarray, axis: int) -> np.ndarray:
 _PARALLEL_MIN_SIZE = 1 << 18
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def host_callbacks_usable() -> bool:
+    """Whether this process may call the host (:func:`jax.pure_callback`) from a CPU program.
+
+    JAX copies a callback's arguments into new CPU arrays, and that copy runs
+    on the XLA CPU client's thread pool, which has one thread per usable core.
+    With one usable core (an affinity mask of one CPU: ``taskset -c 0``, a
+    one-core batch-system slot) that thread is the one running the program
+    that waits on the callback, and reading the arguments waited forever in
+    our tests (JAX 0.10). The host paths are then not taken: XLA's sort and
+    the brute-force neighbour search give the same values.
+    """
+    return usable_cores() >= 2
+
+
 def _by_rows(fn, x: np.ndarray, out_dtype, *, in_place: bool = False) -> np.ndarray:
     """``fn`` applied to blocks of rows of ``x`` (along the last axis), in threads when large.
 
     With ``in_place``, ``fn`` sorts its block in place and ``x`` is returned.
     """
-    workers = min(os.cpu_count() or 1, 8)
+    workers = min(usable_cores(), 8)
     rows = x.reshape(-1, x.shape[-1])
     if workers < 2 or rows.shape[0] < 2 or x.size < _PARALLEL_MIN_SIZE:
         return fn(x)
@@ -169,8 +192,11 @@ def _total_size(xs) -> int:
 
 
 def use_host_sort(size: int, *, permutation: bool = False) -> bool:
-    """Whether a sort of ``size`` values in all goes to the host on CPU (elsewhere XLA always sorts)."""
-    return size >= (HOST_ARGSORT_MIN_SIZE if permutation else HOST_SORT_MIN_SIZE)
+    """Whether a sort of ``size`` values in all goes to the host on CPU (elsewhere XLA always sorts).
+
+    Never with one usable core (see :func:`host_callbacks_usable`).
+    """
+    return size >= (HOST_ARGSORT_MIN_SIZE if permutation else HOST_SORT_MIN_SIZE) and host_callbacks_usable()
 
 
 def _float_keys(x: jax.Array) -> jax.Array:
@@ -198,7 +224,12 @@ def _xla_sort(xs, axis):
 
 def _host_many(fn, axis):
     def run(*xs):
-        if len(xs) > 1 and sum(x.size for x in xs) >= _PARALLEL_MIN_SIZE and (os.cpu_count() or 1) > 1:
+        # The callback receives JAX arrays; their host copies are taken here, on
+        # the callback's own thread. Read from a worker thread, a JAX array can
+        # wait on XLA's thread pool, which is running this very callback: with
+        # one usable core that wait never ended.
+        xs = tuple(np.asarray(x) for x in xs)
+        if len(xs) > 1 and sum(x.size for x in xs) >= _PARALLEL_MIN_SIZE and usable_cores() > 1:
             # Large arrays side by side (NumPy's sorts release the GIL).
             with concurrent.futures.ThreadPoolExecutor(len(xs)) as pool:
                 return tuple(pool.map(lambda x: fn(x, axis=axis), xs))

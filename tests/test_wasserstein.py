@@ -6,6 +6,7 @@ divergences.closed_form, and jnp.sort / jnp.argsort for the sort.
 """
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -452,3 +453,41 @@ def test_small_problem_program_is_estimated_cheap_on_cpu():
                      (lambda x, y: dv.wasserstein_1d(x, y, x_weights=jnp.ones(128)), (jnp.ones(128),) * 2),
                      (dv.wasserstein_1d, (jnp.ones(129),) * 2)]:
         assert "while" not in jax.jit(fn).lower(*args).as_text()
+
+
+ONE_CORE_SCRIPT = """
+import os, sys
+os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+import numpy as np, jax, jax.numpy as jnp
+import divergences as dv
+from divergences import _sort
+assert not _sort.host_callbacks_usable()
+rng = np.random.default_rng(0)
+x = jnp.asarray(rng.standard_normal((2500, 128)), jnp.float32)
+sort2 = jax.jit(lambda a, b: _sort.sort_many((a, b), 0))
+for _ in range(6):
+    got = sort2(x, x + 1)[0]
+np.testing.assert_array_equal(got, np.sort(np.asarray(x), 0).T)
+a, b = jnp.asarray(rng.standard_normal((2500, 2)), jnp.float32), jnp.asarray(rng.standard_normal((2500, 2)), jnp.float32)
+for _ in range(3):
+    sw = float(dv.sliced_wasserstein(a, b, jax.random.key(0), n_projections=128))
+    kl = float(dv.knn_kl_divergence(a, b, k=5))
+print(sw, kl)
+"""
+
+
+def test_one_usable_core_takes_no_host_callback_and_does_not_hang():
+    # JAX's host callback copies its arguments on the CPU client's thread pool,
+    # one thread per usable core; with one core the copy waited forever (JAX
+    # 0.10). With one usable core the XLA paths are taken; the child process
+    # must finish, with the same values as jnp.sort. The values of the kNN and
+    # sliced estimators on both paths are compared elsewhere (sort_path).
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity on this OS")
+    out = subprocess.run([sys.executable, "-c", ONE_CORE_SCRIPT], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    sw, kl = map(float, out.stdout.split())
+    assert np.isfinite(sw) and np.isfinite(kl)
