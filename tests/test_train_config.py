@@ -115,7 +115,9 @@ def test_demo_lists_only_what_it_changes():
     "fields, data_dim, expected",
     [
         (dict(objective="nsgan"), 2, dict(spectral_norm=True, z_dim=2, lr=2e-4, width=256, depth=3,
-                                           critic_width=256, critic_depth=3, standardize_std=3.0)),
+                                           critic_width=256, critic_depth=3, standardize_std=3.0, batch_size=256)),
+        (dict(objective="gan"), 2, dict(batch_size=128)),
+        (dict(objective="nsgan", batch_size=64), 2, dict(batch_size=64)),
         (dict(objective="nsgan", z_dim=8), 2, dict(z_dim=8)),
         (dict(objective="linear-dual"), 2, dict(z_dim=2, standardize=False)),
         (dict(objective="fgan-pearson_chi2"), 2, dict(fgan_generator="alternative", spectral_norm=True)),
