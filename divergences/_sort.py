@@ -224,10 +224,11 @@ def _xla_sort(xs, axis):
 
 def _host_many(fn, axis):
     def run(*xs):
-        # The callback receives JAX arrays; their host copies are taken here, on
-        # the callback's own thread. Read from a worker thread, a JAX array can
-        # wait on XLA's thread pool, which is running this very callback: with
-        # one usable core that wait never ended.
+        # The callback receives JAX arrays: their host copies are taken once,
+        # here, not by the pool's threads. Reading them waits on XLA's CPU
+        # thread pool, which with one usable core is the thread running this
+        # callback (a wait that never ends): host_callbacks_usable keeps such
+        # machines off this path.
         xs = tuple(np.asarray(x) for x in xs)
         if len(xs) > 1 and sum(x.size for x in xs) >= _PARALLEL_MIN_SIZE and usable_cores() > 1:
             # Large arrays side by side (NumPy's sorts release the GIL).
