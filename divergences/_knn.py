@@ -22,9 +22,12 @@ samples and small distances (the ones that matter here) are exact:
   queried, run in two threads at once, each query on half of the cores
   the process may use. Not with one usable core, where JAX's host callback
   can wait forever (:func:`divergences._sort.host_callbacks_usable`).
-* **GPU, TPU, and CPU at higher d**: blocked brute force (``lax.map`` over
-  blocks of ``x``, one ``[block_size, n + m]`` matrix of squared distances at
-  a time, then ``lax.top_k``), memory ``O(block_size * (n + m))``.
+* **GPU, TPU, and CPU at higher d** (and with one usable core): blocked
+  brute force (``lax.map`` over blocks of ``x``, one ``[block_size, n + m]``
+  matrix of squared distances at a time, then ``lax.top_k``), memory
+  ``O(block_size * (n + m))``. The squared distances come from coordinate
+  differences up to :data:`DIRECT_MAX_DIM` dimensions, from a matrix product
+  above (see there).
 
 Both give the same candidates, hence the same values and gradients. The
 samples are centred on the mean of ``x`` before anything is squared (in the
@@ -60,6 +63,16 @@ TREE_LEAF_SIZE = 32
 # coincide at the working precision) can be skipped.
 EXTRA_CANDIDATES = 2
 
+# Up to this dimension the brute-force search ranks by squared coordinate
+# differences; above it by the expansion |a|^2 + |b|^2 - 2 a.b (a matrix
+# product). The expansion's rounding is about eps * |a|^2, which in low
+# dimension is as large as the k-th neighbour's squared distance itself (in
+# 1-D, n = 20,000 points of N(0, 1) have neighbours ~1e-4 apart: a squared
+# distance ~1e-8 against float32 rounding of ~1e-7), so it would pick the
+# wrong neighbours; in high dimension neighbours are far apart relative to
+# the data's scale and the product is the faster form.
+DIRECT_MAX_DIM = 8
+
 
 def _brute_candidates(a: jax.Array, b: jax.Array, c: int, block_size: int, exclude_self: bool) -> jax.Array:
     """Indices ``[n, c]`` of the ``c`` nearest rows of ``b`` to each row of ``a`` (self excluded)."""
@@ -72,9 +85,13 @@ def _brute_candidates(a: jax.Array, b: jax.Array, c: int, block_size: int, exclu
     def block(i):
         start = i * block_size
         rows = jax.lax.dynamic_slice_in_dim(a_pad, start, block_size)
-        # Only a selection: the data are centred, so the expansion does not
-        # cancel at large offsets, and the distances are recomputed exactly.
-        d2 = jnp.sum(rows * rows, -1)[:, None] + bb[None, :] - 2 * (rows @ b.T)
+        if a.shape[1] <= DIRECT_MAX_DIM:
+            diff = rows[:, None, :] - b[None, :, :]
+            d2 = jnp.sum(diff * diff, -1)
+        else:
+            # Only a selection: the data are centred, so the expansion does not
+            # cancel at large offsets, and the distances are recomputed exactly.
+            d2 = jnp.sum(rows * rows, -1)[:, None] + bb[None, :] - 2 * (rows @ b.T)
         if exclude_self:
             r = start + jnp.arange(block_size)
             d2 = jnp.where(r[:, None] == cols[None, :], jnp.inf, d2)

@@ -237,9 +237,15 @@ def test_translation_invariant_under_jit_in_float32(knn_path, path):
     np.testing.assert_allclose(jax.jit(lambda a, b: dv.knn_kl_divergence(a, b, k=2))(x, y), ref, rtol=1e-4)
 
 
-def test_float32_cast_collisions_are_not_duplicates():
+@pytest.mark.parametrize("path", ["tree", "brute"])
+def test_float32_cast_collisions_are_not_duplicates(knn_path, path):
     # Issue 17: two float64 samples of 20,000 points raised "`y` shares
     # points with `x`" with x64 off because their float32 casts collide.
+    # Brute force too (GPU, one core): neighbours ~1e-4 apart are ranked by
+    # coordinate differences in 1-D, where the matrix-product expansion's
+    # float32 rounding (~1e-7) exceeds their squared distances (it was 0.019
+    # off).
+    knn_path(path)
     rng = np.random.default_rng(10)
     x, y = rng.standard_normal((20000, 1)), 1.0 + rng.standard_normal((20000, 1))
     got = float(dv.knn_kl_divergence(x, y, k=5))
