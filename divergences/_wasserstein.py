@@ -284,9 +284,14 @@ def _inline_fits(n: int, m: int, p: float) -> bool:
     return max(n, m) <= INLINE_MAX_SIZE and (n == m or p == 1)
 
 
+def _all_finite(x, y, axis=-1):
+    """Whether every sample of both ``x`` and ``y`` is finite, reduced over ``axis`` (None: all)."""
+    return jnp.all(jnp.isfinite(x), axis) & jnp.all(jnp.isfinite(y), axis)
+
+
 def _w1d_checked(x, y, p):
     """Uniform-weight W_p along the last axis (any batch), NaN where a sample is not finite."""
-    ok = jnp.all(jnp.isfinite(x), -1) & jnp.all(jnp.isfinite(y), -1)
+    ok = _all_finite(x, y)
     return jnp.where(ok, _w(x, y, None, None, p), jnp.nan)
 
 
@@ -294,7 +299,7 @@ def _w1d_steps(x, y, p):
     """:func:`_w1d_checked` for one problem, as a loop over a switch of its steps (see above)."""
 
     def check(c):
-        return {**c, "ok": jnp.all(jnp.isfinite(c["x"])) & jnp.all(jnp.isfinite(c["y"]))}
+        return {**c, "ok": _all_finite(c["x"], c["y"])}
 
     def sort_x(c):
         return {**c, "x": jnp.sort(c["x"])}
@@ -474,7 +479,7 @@ def wasserstein_1d(
     value = _w1d_core(x, y, wx, wy, p)
     if v.is_concrete(value):
         return value
-    ok = jnp.all(jnp.isfinite(x), -1) & jnp.all(jnp.isfinite(y), -1) & okx & oky
+    ok = _all_finite(x, y) & okx & oky
     return jnp.where(ok, value, jnp.nan)
 
 
@@ -490,7 +495,7 @@ def _prepare_clouds(x, y, x_weights, y_weights):
     x, y = x.astype(dtype), y.astype(dtype)
     wx, okx = _prepare_weights("x_weights", x_weights, x.shape[:1], "x")
     wy, oky = _prepare_weights("y_weights", y_weights, y.shape[:1], "y")
-    ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y)) & okx & oky
+    ok = _all_finite(x, y, None) & okx & oky
     return x, y, wx, wy, ok
 
 
