@@ -279,3 +279,34 @@ def test_fgan_alternative_generator_loss_pulls_fakes_where_minimax_saturates(jit
         else:  # the bound E_P T - E_Q f*(T) itself, which the generator minimises; f*(-2) = -1
             np.testing.assert_allclose(value, float(jnp.mean(o_real)) + 1.0, rtol=1e-6)
             np.testing.assert_allclose(grad, 0.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_linear_dual_feature_redraw_uses_the_step_key(ring, jit):
+    """With `feature_redraw` the random features come from the update's own key (two keys: two feature maps,
+    two losses; one key: the same loss), and the loss equals the dual at the solved lambdas built by hand with
+    those features. Without it the key is ignored and the features are the seed's."""
+    from divergences.train._objectives import GeneratorInputs, linear_dual_features
+
+    real = jnp.asarray(ring.train[:32])
+    fake = real[::-1] * 0.5 + 0.1
+
+    def loss(cfg, key):
+        x = GeneratorInputs(None, real, fake, None, None, key, cfg, None)
+        return OBJECTIVES["linear-dual"].generator_loss(x)[0]
+
+    fn = jax.jit(loss, static_argnums=0) if jit else loss
+    k1, k2 = jax.random.key(1), jax.random.key(2)
+    redraw = resolve_config(TrainConfig(objective="linear-dual", feature_redraw=True))
+    fixed = resolve_config(TrainConfig(objective="linear-dual"))
+    a, b, a_again = float(fn(redraw, k1)), float(fn(redraw, k2)), float(fn(redraw, k1))
+    assert a != b and a == a_again
+    assert float(fn(fixed, k1)) == float(fn(fixed, k2))
+    # by hand: the dual at its optimum with the key's features, per sample
+    feats = linear_dual_features(redraw, 2, k1)
+    c = redraw.dual_penalty * 32
+    lam = dv.solve_linear_gan_dual(real, fake, C=c, features=feats)
+    np.testing.assert_allclose(a, -float(dv.linear_gan_dual(*lam, real, fake, C=c, features=feats)) / 64, rtol=1e-5)
+    seed_feats = linear_dual_features(fixed, 2)
+    np.testing.assert_array_equal(np.asarray(seed_feats(real)), np.asarray(linear_dual_features(fixed, 2, None)(real)))
+    assert not np.allclose(np.asarray(feats(real)), np.asarray(seed_feats(real)))

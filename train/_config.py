@@ -109,6 +109,8 @@ class TrainConfig:
                                  "(Bowman et al. 2016); 0: the plain ELBO throughout")
     n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
     feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
+    feature_redraw: bool = _f(False, "linear-dual: draw fresh random features every step (from the step's key) "
+                                     "instead of once from the seed")
     dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")
     standardize: bool | None = _f(None, "train the MLP on standardised data (mean 0, one scale), samples "
                                         "mapped back to data units; default per objective (all but linear-dual, "

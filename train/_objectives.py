@@ -290,12 +290,14 @@ def _sliced_generator(x: GeneratorInputs):
                                  p=x.config.sliced_p), {}
 
 
-def linear_dual_features(config: TrainConfig, data_dim: int) -> Callable[[jax.Array], jax.Array]:
-    """The fixed random Fourier features of the linear-dual discriminator, drawn from the seed.
+def linear_dual_features(config: TrainConfig, data_dim: int,
+                         key: jax.Array | None = None) -> Callable[[jax.Array], jax.Array]:
+    """The random Fourier features of the linear-dual discriminator.
 
-    Several bandwidths: their features concatenated (the features of a sum of
-    Gaussian kernels)."""
-    fkey = jax.random.fold_in(jax.random.key(config.seed), 0xFEA7)
+    Drawn from ``key`` (a step's own, with ``feature_redraw``), else once from
+    the seed. Several bandwidths: their features concatenated (the features of
+    a sum of Gaussian kernels)."""
+    fkey = jax.random.fold_in(jax.random.key(config.seed) if key is None else key, 0xFEA7)
     per = max(1, config.n_features // len(config.feature_bandwidths))
     maps = [dv.random_fourier_features(jax.random.fold_in(fkey, i), data_dim, per, bandwidth=bw)
             for i, bw in enumerate(config.feature_bandwidths)]
@@ -310,7 +312,7 @@ def _linear_dual_generator(x: GeneratorInputs):
     # which by the envelope theorem is the gradient of the optimal
     # discriminator loss: a joint ascent with no saddle point.
     cfg, bsz = x.config, x.real.shape[0]
-    features = linear_dual_features(cfg, x.real.shape[1])
+    features = linear_dual_features(cfg, x.real.shape[1], x.key if cfg.feature_redraw else None)
     c = float(cfg.dual_penalty) * bsz
     lam = jax.lax.stop_gradient(
         dv.solve_linear_gan_dual(x.real, jax.lax.stop_gradient(x.fake), C=c, features=features))
