@@ -106,9 +106,12 @@ def test_standardisation_is_undone_in_the_samples(tmp_path):
 
     The training command evaluates the sliced Wasserstein distance of its samples
     to held-out data; SW is translation invariant and scales with the data, so
-    with the standardisation undone the second run's SW is 7 times the first's
-    (to float32 rounding of the two standardised arrays: rel 1e-3). Without the
-    inverse map the second run's samples would sit near 0, about 300 away.
+    with the standardisation undone the second run's SW is 7 times the first's,
+    up to the float32 rounding of the two standardised arrays, which 100
+    adversarial steps amplify: rel 1e-2 (1.3e-3 was seen with one usable core,
+    where XLA's reductions run on one thread and round differently). Without the
+    inverse map the second run's samples would sit near 0, about 300 away: an
+    SW in the hundreds, not 7 times the first run's.
     """
     rng = np.random.default_rng(2)
     modes = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
@@ -123,7 +126,7 @@ def test_standardisation_is_undone_in_the_samples(tmp_path):
         out[name] = run(cfg, log=lambda s: None)
     sw_a, sw_b = out["a"]["sliced_wasserstein"], out["b"]["sliced_wasserstein"]
     assert sw_a < 2.0
-    assert sw_b == pytest.approx(7.0 * sw_a, rel=1e-3)
+    assert sw_b == pytest.approx(7.0 * sw_a, rel=1e-2)
 
 
 def test_protocol_command_end_to_end(tmp_path):
