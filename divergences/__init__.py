@@ -64,6 +64,7 @@ from divergences._neural import NeuralEstimate as NeuralEstimate
 from divergences._neural import UnreliableEstimateWarning as UnreliableEstimateWarning
 from divergences._linear_gan import RandomFourierFeatures as RandomFourierFeatures
 from divergences._linear_gan import linear_gan_dual as linear_gan_dual
+from divergences._linear_gan import linear_gan_logits as linear_gan_logits
 from divergences._linear_gan import linear_gan_primal as linear_gan_primal
 from divergences._linear_gan import linear_gan_weights as linear_gan_weights
 from divergences._linear_gan import random_fourier_features as random_fourier_features
