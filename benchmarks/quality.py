@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                 for d, new in results["rows"].items():
                     rows.setdefault(d, {}).update(new)
                 results["rows"] = rows
+                # keep what else the file holds (the superseded rows, notes)
+                results = {**old, **results}
                 results["datasets"] = [d for d in DATASETS if d in rows]
                 results["command"] = "python -m benchmarks.quality (several invocations, --merge; see each row's config)"
             s = row["summary"]

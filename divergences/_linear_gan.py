@@ -33,10 +33,14 @@ to the generator's samples is the partial gradient of :math:`D` at the fixed
 with the lambdas from :func:`solve_linear_gan_dual` (which carry no gradient).
 
 The dual touches the features only through inner products
-:math:`\phi(a)\cdot\phi(b)`: the solver works on the Gram matrix of the
-:math:`n + m` feature vectors, so a kernel (or random features of one,
-:func:`random_fourier_features`) replaces :math:`\phi` at a cost that
-depends on :math:`n + m`, not on the feature dimension.
+:math:`\phi(a)\cdot\phi(b)`, so a kernel :math:`k(a, b)` can stand for
+them (``kernel=``, with the kernels of :func:`mmd`): the solver then works
+on the :math:`(n+m)\times(n+m)` Gram matrix of the pooled samples, the
+exact kernel logistic regression, at a cost set by :math:`n + m` and not by
+the (possibly infinite) feature dimension, and the discriminator at a new
+point is :func:`linear_gan_logits` (the representer form). Random features
+of a kernel (:func:`random_fourier_features`) approximate it with explicit
+features instead.
 
 Sums, not means, as in the paper: :math:`C` trades the penalty against the
 total loss, so with more samples the same :math:`C` regularises less.
@@ -624,13 +628,13 @@ def solve_linear_gan_dual(
     inside the open box, so Newton's method with a step that stays 99% of
     the way inside the box and an Armijo backtracking converges globally,
     and quadratically near the optimum (typically 5 to 15 iterations). The
-    loop is a jitted :func:`jax.lax.while_loop` working on the
-    :math:`(n+m)\times(n+m)` Gram matrix of the features (one Cholesky
-    factorisation per iteration, :math:`O((n+m)^3)`); the feature map is
-    evaluated once. With a ``kernel`` the loop works on its Gram matrix of
-    the pooled samples (the exact kernel logistic regression), one Cholesky
-    factorisation of :math:`I + S K S / C` per iteration, which is several
-    times cheaper than the feature solver's SVD at equal size.
+    loop is a jitted :func:`jax.lax.while_loop`. With ``features`` (evaluated
+    once) each iteration takes a thin SVD of the scaled
+    :math:`(n+m)\times k` feature matrix (see Precision below). With a
+    ``kernel`` it works on the kernel's Gram matrix of the pooled samples
+    (the exact kernel logistic regression): one Cholesky factorisation of
+    :math:`I + S K S / C` per iteration, :math:`O((n+m)^3)`, several times
+    cheaper than that SVD at equal size.
 
     Speed on CPU: the factorisations run in scipy's OpenBLAS (loaded at the
     first one); on a busy machine its spinning threads can make each solve

@@ -146,6 +146,16 @@ def test_protocol_command_end_to_end(tmp_path):
             mean, se = row["summary"][key]
             assert mean == pytest.approx(np.mean(v)) and se == pytest.approx(np.std(v, ddof=1) / np.sqrt(2))
     assert "PacGAN paper: PacGAN4 | 10 | 24.8 ± 0.2" in md and "| nsgan | 2 |" in md
+    # --merge adds rows and keeps the file's other rows and keys (the superseded rows, notes)
+    res["superseded_rows"] = {"note": "kept"}
+    (tmp_path / "quality.json").write_text(json.dumps(res))
+    assert quality.main(["--quick", "--merge", "--objectives", "mmd", "--datasets", "ring", "--seeds", "1",
+                         "--out", str(tmp_path)]) == 0
+    merged = json.loads((tmp_path / "quality.json").read_text())
+    assert merged["superseded_rows"] == {"note": "kept"}
+    assert merged["rows"]["grid"]["nsgan"] == res["rows"]["grid"]["nsgan"]
+    assert set(merged["rows"]["ring"]) == {"nsgan", "mmd"}
+    assert "| mmd | 1 |" in (tmp_path / "quality.md").read_text()
 
 
 def test_protocol_seed_is_the_training_command_seed(tmp_path):
@@ -170,10 +180,9 @@ def test_protocol_seed_is_the_training_command_seed(tmp_path):
     assert np.abs(r["samples"][0] - x).mean() > 0.5
 
 
-def test_standardisation_is_on_by_default_except_for_linear_dual():
-    from divergences.train import resolve_config
+def test_standardisation_is_on_by_default_for_every_objective():
+    from divergences.train import OBJECTIVES, resolve_config
 
-    assert resolve_config(TrainConfig(objective="nsgan")).standardize is True
-    assert resolve_config(TrainConfig(objective="mmd")).standardize is True
-    assert resolve_config(TrainConfig(objective="linear-dual")).standardize is False
+    for name in OBJECTIVES:
+        assert resolve_config(TrainConfig(objective=name)).standardize is True, name
     assert resolve_config(TrainConfig(objective="nsgan", standardize=False)).standardize is False

@@ -43,6 +43,8 @@ def _run(tmp_path, capsys, args):
     (["--activation", "swish2"], "`activation` (--activation)"),
     (["--eval-every", "-5"], "`eval_every` (--eval-every)"),
     (["--mmd-bandwidths", "0.1", "-1"], "`mmd_bandwidths` (--mmd-bandwidths)"),
+    (["--objective", "linear-dual", "--n-features", "-1"], "`n_features` (--n-features) must be >= 0"),
+    (["--objective", "linear-dual", "--feature-redraw"], "`feature_redraw` (--feature-redraw) needs random features"),
     (["--lr", "abc"], "argument --lr: invalid float value"),
 ])
 def test_bad_options_one_line_exit_2_nothing_written(tmp_path, capsys, args, needle):
@@ -119,7 +121,8 @@ def test_demo_lists_only_what_it_changes():
         (dict(objective="gan"), 2, dict(batch_size=128)),
         (dict(objective="nsgan", batch_size=64), 2, dict(batch_size=64)),
         (dict(objective="nsgan", z_dim=8), 2, dict(z_dim=8)),
-        (dict(objective="linear-dual"), 2, dict(z_dim=2, standardize=False)),
+        (dict(objective="linear-dual"), 2, dict(z_dim=2, standardize=True, standardize_std=1.0, width=128,
+                                                  depth=5, steps=100000, lr_decay="cosine", n_features=0)),
         (dict(objective="fgan-pearson_chi2"), 2, dict(fgan_generator="alternative", spectral_norm=True)),
         (dict(objective="wgan-gp"), 2, dict(width=128, depth=5, critic_width=128, critic_depth=3,
                                              standardize_std=1.0, lr_decay="cosine")),

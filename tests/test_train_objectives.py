@@ -297,8 +297,8 @@ def test_linear_dual_feature_redraw_uses_the_step_key(ring, jit):
 
     fn = jax.jit(loss, static_argnums=0) if jit else loss
     k1, k2 = jax.random.key(1), jax.random.key(2)
-    redraw = resolve_config(TrainConfig(objective="linear-dual", feature_redraw=True))
-    fixed = resolve_config(TrainConfig(objective="linear-dual"))
+    redraw = resolve_config(TrainConfig(objective="linear-dual", n_features=256, feature_redraw=True))
+    fixed = resolve_config(TrainConfig(objective="linear-dual", n_features=256))
     a, b, a_again = float(fn(redraw, k1)), float(fn(redraw, k2)), float(fn(redraw, k1))
     assert a != b and a == a_again
     assert float(fn(fixed, k1)) == float(fn(fixed, k2))
@@ -310,3 +310,29 @@ def test_linear_dual_feature_redraw_uses_the_step_key(ring, jit):
     seed_feats = linear_dual_features(fixed, 2)
     np.testing.assert_array_equal(np.asarray(seed_feats(real)), np.asarray(linear_dual_features(fixed, 2, None)(real)))
     assert not np.allclose(np.asarray(feats(real)), np.asarray(seed_feats(real)))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_linear_dual_default_is_the_exact_kernel_dual(ring, jit):
+    """The default linear-dual loss is minus the kernel dual at its solved lambdas, per sample, with C =
+    dual_penalty x batch x the number of bandwidths (k(x, x) of the summed kernel), and its gradient in
+    the fakes is the envelope gradient: that of the dual at the fixed lambdas."""
+    from divergences.train._objectives import GeneratorInputs
+
+    cfg = resolve_config(TrainConfig(objective="linear-dual"))
+    assert cfg.n_features == 0
+    real = jnp.asarray(ring.train[:32])
+    fake = real[::-1] * 0.5 + 0.1
+
+    def loss(f):
+        return OBJECTIVES["linear-dual"].generator_loss(GeneratorInputs(None, real, f, None, None,
+                                                                        jax.random.key(0), cfg, None))[0]
+
+    fn = jax.jit(jax.value_and_grad(loss)) if jit else jax.value_and_grad(loss)
+    value, grad = fn(fake)
+    kw = dict(C=cfg.dual_penalty * 32 * len(cfg.feature_bandwidths), kernel="gaussian",
+              bandwidth=np.asarray(cfg.feature_bandwidths))
+    lam = dv.solve_linear_gan_dual(real, fake, **kw)
+    np.testing.assert_allclose(float(value), -float(dv.linear_gan_dual(*lam, real, fake, **kw)) / 64, rtol=1e-5)
+    by_hand = jax.grad(lambda f: -dv.linear_gan_dual(*lam, real, f, **kw) / 64)(fake)
+    np.testing.assert_allclose(grad, by_hand, rtol=1e-4, atol=1e-6)

@@ -107,14 +107,20 @@ class TrainConfig:
                                 "spacing of its levels, 0.125 for the digits' pixels with --model dcgan); 0: none")
     kl_warmup_steps: int = _f(0, "vae: the KL term's weight rises linearly from 0 to 1 over these steps "
                                  "(Bowman et al. 2016); 0: the plain ELBO throughout")
-    n_features: int = _f(256, "random Fourier features of the linear-dual discriminator")
-    feature_bandwidths: tuple[float, ...] = _f((1.0,), "Gaussian-kernel bandwidths of those features")
-    feature_redraw: bool = _f(False, "linear-dual: draw fresh random features every step (from the step's key) "
-                                     "instead of once from the seed")
-    dual_penalty: float = _f(0.01, "linear-dual L2 penalty per sample (the paper's C is this x batch)")
+    n_features: int = _f(0, "linear-dual: 0, a discriminator on the exact Gaussian kernel (the sum over "
+                            "feature_bandwidths: a kernel logistic regression); else that many random Fourier "
+                            "features of it")
+    feature_bandwidths: tuple[float, ...] = _f((0.02, 0.05, 0.2, 1.0), "linear-dual: the Gaussian kernel's "
+                                                                      "bandwidths, in the units the model "
+                                                                      "trains in (standardised by default)")
+    feature_redraw: bool = _f(False, "linear-dual with random features (n_features >= 1): draw fresh ones every "
+                                     "step (from the step's key) instead of once from the seed")
+    dual_penalty: float = _f(0.1, "linear-dual L2 penalty per sample and per unit of the kernel's diagonal "
+                                  "(the paper's C is this x batch x k(x, x): the number of bandwidths for the "
+                                  "exact kernel, 1 for random features)")
     standardize: bool | None = _f(None, "train the MLP on standardised data (mean 0, one scale), samples "
-                                        "mapped back to data units; default per objective (all but linear-dual, "
-                                        "whose feature bandwidths are in data units)")
+                                        "mapped back to data units; default: on (every objective's defaults are "
+                                        "in those units)")
     standardize_std: float | None = _f(None, "standard deviation of the standardised data (mean over the "
                                              "coordinates); default per objective: 1, and 3 for gan, nsgan and "
                                              "the f-GANs, whose spectrally normalised critics are 1-Lipschitz in "
@@ -234,7 +240,7 @@ def validate_config(config: TrainConfig) -> None:
     if config.activation not in ACTIVATIONS:
         raise _bad("activation", f"must be one of {', '.join(ACTIVATIONS)}", config.activation)
     positive_ints = ("steps", "batch_size", "z_dim", "width", "critic_width", "steps_per_call", "eval_samples",
-                     "n_projections", "n_features", "flow_layers")
+                     "n_projections", "flow_layers")
     if config.flow_coupling not in ("spline", "affine"):
         raise _bad("flow_coupling", "must be spline or affine", config.flow_coupling)
     if config.spline_bins < 2:
@@ -245,7 +251,8 @@ def validate_config(config: TrainConfig) -> None:
         value = getattr(config, name)
         if value is not None and value < 1:
             raise _bad(name, "must be >= 1", value)
-    for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth", "seed", "kl_warmup_steps"):
+    for name in ("eval_every", "plot_every", "checkpoint_every", "depth", "critic_depth", "seed", "kl_warmup_steps",
+                 "n_features"):
         if getattr(config, name) is not None and getattr(config, name) < 0:
             raise _bad(name, "must be >= 0", getattr(config, name))
     for name in ("lr", "critic_lr", "clip", "gp_weight", "dual_penalty", "sliced_p", "standardize_std"):
@@ -257,6 +264,9 @@ def validate_config(config: TrainConfig) -> None:
     for name in ("mmd_bandwidths", "feature_bandwidths"):
         if not all(math.isfinite(b) and b > 0 for b in getattr(config, name)):
             raise _bad(name, "must be finite numbers > 0", getattr(config, name))
+    if config.feature_redraw and config.n_features == 0:
+        raise _bad("feature_redraw", "needs random features (n_features >= 1): the exact kernel of n_features 0 "
+                                     "has none to redraw", config.feature_redraw)
     for name in ("beta1", "beta2"):
         value = getattr(config, name)
         if value is not None and not 0.0 <= value < 1.0:
