@@ -196,12 +196,16 @@ def _kernel_matrix(gram: Kernel, a: jax.Array, b: jax.Array, center: jax.Array) 
     return jnp.where(finite, k.astype(v.float_dtype(a, k)), jnp.nan)
 
 
-def _pooled_gram(x: jax.Array, gz: jax.Array, kernel, bandwidth) -> tuple[Kernel, jax.Array, jax.Array]:
-    """The kernel, the pooled mean (its centre) and the ``[n+m, n+m]`` Gram matrix of ``x`` then ``gz``."""
-    gram = _resolve_kernel(kernel, bandwidth, x, gz)
+def _pooled(x: jax.Array, gz: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The pooled samples ``[n+m, d]``, ``x`` then ``gz``, and their mean (the kernel's centre, no gradient)."""
     z = jnp.concatenate([x, gz])
-    center = jax.lax.stop_gradient(jnp.mean(z, axis=0))
-    return gram, center, _kernel_matrix(gram, z, z, center)
+    return z, jax.lax.stop_gradient(jnp.mean(z, axis=0))
+
+
+def _pooled_gram(x: jax.Array, gz: jax.Array, kernel, bandwidth) -> jax.Array:
+    """The ``[n+m, n+m]`` Gram matrix of ``x`` then ``gz``."""
+    z, center = _pooled(x, gz)
+    return _kernel_matrix(_resolve_kernel(kernel, bandwidth, x, gz), z, z, center)
 
 
 def _samples(x: ArrayLike, gz: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -298,7 +302,7 @@ def _kernel_gap(lambda_x, lambda_z, x, gz, C, kernel, bandwidth):
     """Validated lambdas, ``a = (1 - lambda_x, -lambda_z)`` and the pooled Gram matrix (``a^T K a = |s|^2``)."""
     _check_C(C)
     x, gz = _samples(x, gz)
-    _, _, k = _pooled_gram(x, gz, kernel, bandwidth)
+    k = _pooled_gram(x, gz, kernel, bandwidth)
     lam_x, lam_z = _lambdas(lambda_x, lambda_z, x.shape[0], gz.shape[0])
     dtype = v.float_dtype(lam_x, lam_z, k)
     lam_x, lam_z = lam_x.astype(dtype), lam_z.astype(dtype)
@@ -467,8 +471,7 @@ def linear_gan_logits(
     p = v.as_samples("points", points)
     v.check_same_dim("x", x, "points", p)
     gram = _resolve_kernel(kernel, bandwidth, x, gz)
-    z = jnp.concatenate([x, gz])
-    center = jax.lax.stop_gradient(jnp.mean(z, axis=0))
+    z, center = _pooled(x, gz)
     lam_x, lam_z = _lambdas(lambda_x, lambda_z, x.shape[0], gz.shape[0])
     dtype = v.float_dtype(lam_x, lam_z, z, p)
     a = jnp.concatenate([1 - lam_x, -lam_z]).astype(dtype)
@@ -695,7 +698,7 @@ def solve_linear_gan_dual(
     x, gz = _samples(x, gz)
     gram = None
     if _uses_kernel(features, kernel, bandwidth):
-        gram = jax.lax.stop_gradient(_pooled_gram(x, gz, kernel, bandwidth)[2])
+        gram = jax.lax.stop_gradient(_pooled_gram(x, gz, kernel, bandwidth))
         dtype = gram.dtype
     else:
         fx, fz = _features(x, gz, features)
