@@ -79,13 +79,14 @@ def _brute_candidates(a: jax.Array, b: jax.Array, c: int, block_size: int, exclu
     n = a.shape[0]
     nb = -(-n // block_size)
     a_pad = jnp.pad(a, ((0, nb * block_size - n), (0, 0)))
-    bb = jnp.sum(b * b, axis=-1)
+    direct = a.shape[1] <= DIRECT_MAX_DIM
+    bb = None if direct else jnp.sum(b * b, axis=-1)
     cols = jnp.arange(b.shape[0])
 
     def block(i):
         start = i * block_size
         rows = jax.lax.dynamic_slice_in_dim(a_pad, start, block_size)
-        if a.shape[1] <= DIRECT_MAX_DIM:
+        if direct:
             diff = rows[:, None, :] - b[None, :, :]
             d2 = jnp.sum(diff * diff, -1)
         else:
