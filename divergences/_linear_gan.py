@@ -202,12 +202,6 @@ def _pooled(x: jax.Array, gz: jax.Array) -> tuple[jax.Array, jax.Array]:
     return z, jax.lax.stop_gradient(jnp.mean(z, axis=0))
 
 
-def _pooled_gram(x: jax.Array, gz: jax.Array, kernel, bandwidth) -> jax.Array:
-    """The ``[n+m, n+m]`` Gram matrix of ``x`` then ``gz``."""
-    z, center = _pooled(x, gz)
-    return _kernel_matrix(_resolve_kernel(kernel, bandwidth, x, gz), z, z, center)
-
-
 def _samples(x: ArrayLike, gz: ArrayLike) -> tuple[jax.Array, jax.Array]:
     x = v.as_samples("x", x)
     gz = v.as_samples("gz", gz)
@@ -298,15 +292,13 @@ def _feature_gap(lambda_x, lambda_z, x, gz, C, features):
     return lam_x, lam_z, s
 
 
-def _kernel_gap(lambda_x, lambda_z, x, gz, C, kernel, bandwidth):
-    """Validated lambdas, ``a = (1 - lambda_x, -lambda_z)`` and the pooled Gram matrix (``a^T K a = |s|^2``)."""
+def _kernel_inputs(lambda_x, lambda_z, x, gz, C, kernel, bandwidth):
+    """The checks the kernel forms share: validated lambdas, samples and the resolved kernel."""
     _check_C(C)
     x, gz = _samples(x, gz)
-    k = _pooled_gram(x, gz, kernel, bandwidth)
+    gram = _resolve_kernel(kernel, bandwidth, x, gz)
     lam_x, lam_z = _lambdas(lambda_x, lambda_z, x.shape[0], gz.shape[0])
-    dtype = v.float_dtype(lam_x, lam_z, k)
-    lam_x, lam_z = lam_x.astype(dtype), lam_z.astype(dtype)
-    return lam_x, lam_z, jnp.concatenate([1 - lam_x, -lam_z]), k.astype(dtype)
+    return lam_x, lam_z, x, gz, gram
 
 
 def linear_gan_dual(
@@ -367,8 +359,12 @@ def linear_gan_dual(
       Li, Schwing, Wang and Zemel, "Dualing GANs", NeurIPS 2017, eq. 7.
     """
     if _uses_kernel(features, kernel, bandwidth):
-        lam_x, lam_z, a, k = _kernel_gap(lambda_x, lambda_z, x, gz, C, kernel, bandwidth)
-        return -0.5 / C * (a @ (k @ a)) + jnp.sum(_binary_entropy(lam_x)) + jnp.sum(_binary_entropy(lam_z))
+        lam_x, lam_z, x, gz, gram = _kernel_inputs(lambda_x, lambda_z, x, gz, C, kernel, bandwidth)
+        z, center = _pooled(x, gz)
+        k = _kernel_matrix(gram, z, z, center)
+        dtype = v.float_dtype(lam_x, lam_z, k)
+        c = jnp.concatenate([jnp.ones(x.shape[:1], dtype), jnp.zeros(gz.shape[:1], dtype)])
+        return _dual_from_gram(jnp.concatenate([lam_x, lam_z]).astype(dtype), k.astype(dtype), c, C)
     lam_x, lam_z, s = _feature_gap(lambda_x, lambda_z, x, gz, C, features)
     return -0.5 / C * jnp.sum(s**2) + jnp.sum(_binary_entropy(lam_x)) + jnp.sum(_binary_entropy(lam_z))
 
@@ -466,23 +462,21 @@ def linear_gan_logits(
         v.check_same_dim("x", jnp.asarray(x), "points", p)
         fp = p if features is None else features(p.astype(s.dtype))
         return fp.astype(s.dtype) @ (s / C)
-    _check_C(C)
-    x, gz = _samples(x, gz)
+    lam_x, lam_z, x, gz, gram = _kernel_inputs(lambda_x, lambda_z, x, gz, C, kernel, bandwidth)
     p = v.as_samples("points", points)
     v.check_same_dim("x", x, "points", p)
-    gram = _resolve_kernel(kernel, bandwidth, x, gz)
     z, center = _pooled(x, gz)
-    lam_x, lam_z = _lambdas(lambda_x, lambda_z, x.shape[0], gz.shape[0])
     dtype = v.float_dtype(lam_x, lam_z, z, p)
     a = jnp.concatenate([1 - lam_x, -lam_z]).astype(dtype)
     return _kernel_matrix(gram, p.astype(dtype), z.astype(dtype), center.astype(dtype)) @ a / C
 
 
-def _ascend(value, newton_step, rounding, c, tol, max_iter: int):
+def _ascend(value, newton_step, row_norms, c, C, tol, max_iter: int):
     """The damped Newton loop shared by the feature and the kernel solvers.
 
     ``value(lam)`` is the dual, ``newton_step(lam) -> (d, dec)`` the Newton direction and the
-    decrement ``grad . d``, ``rounding(lam)`` the rounding error of the dual's quadratic term.
+    decrement ``grad . d``; ``row_norms`` the feature vectors' norms ``|phi_i|`` (with a kernel
+    ``sqrt(k(z_i, z_i))``), which bound the rounding error of the dual's quadratic term.
     From lambda = 1/2: a step at most 99% of the way to the box's boundary, halved until the
     Armijo condition holds (up to that rounding); stops when half the decrement (the quadratic
     model's predicted gain) is below ``tol * max(1, |D|)``.
@@ -491,6 +485,10 @@ def _ascend(value, newton_step, rounding, c, tol, max_iter: int):
     n = c.shape[0]
     eps = jnp.finfo(dtype).eps
     lo, hi = jnp.finfo(dtype).tiny, 1 - eps  # keep lambda strictly inside (0, 1) in floating point
+
+    def rounding(lam):
+        # The rounding error of |phi^T (c - lam)|^2 / (2C) in the working precision.
+        return eps * jnp.sum(jnp.abs(c - lam) * row_norms) ** 2 / C
 
     def cond(state):
         _, it, dec, val = state
@@ -551,9 +549,6 @@ def _newton_gram(gram: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, ma
     def value(lam):
         return _dual_from_gram(lam, gram, c, C)
 
-    def rounding(lam):
-        return eps * jnp.sum(jnp.abs(c - lam) * row_norms) ** 2 / C
-
     def newton_step(lam):
         g = gram @ (c - lam) / C + jnp.log1p(-lam) - jnp.log(lam)
         sd = jnp.sqrt(lam * (1 - lam))
@@ -564,7 +559,7 @@ def _newton_gram(gram: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, ma
         y = jax.scipy.linalg.cho_solve((chol, True), sg)
         return sd * y, jnp.maximum(sg @ y, 0)
 
-    return _ascend(value, newton_step, rounding, c, tol, max_iter)
+    return _ascend(value, newton_step, row_norms, c, C, tol, max_iter)
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter",))
@@ -581,16 +576,11 @@ def _newton(phi: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, max_iter
     fails in float32 once ``|K| / C`` exceeds ~1e7 (data of scale 1e4, or ``C = 1e-12``),
     where rounding makes ``H`` indefinite. The steps and the stopping rule: :func:`_ascend`.
     """
-    eps = jnp.finfo(phi.dtype).eps
     row_norms = jnp.sqrt(jnp.sum(phi * phi, axis=1))
 
     def value(lam):
         a = c - lam
         return -0.5 / C * jnp.sum((phi.T @ a) ** 2) + jnp.sum(_binary_entropy(lam))
-
-    def rounding(lam):
-        # The rounding error of |phi^T a|^2 / (2C) in the working precision.
-        return eps * jnp.sum(jnp.abs(c - lam) * row_norms) ** 2 / C
 
     def newton_step(lam):
         # grad = phi v + e: the stiff part phi v (v = phi^T a / C) and the entropy's gradient e.
@@ -610,7 +600,7 @@ def _newton(phi: jax.Array, c: jax.Array, C: jax.Array, tol: jax.Array, max_iter
         dec = jnp.sum(r_perp**2) + jnp.sum(inv * ur**2)
         return d, dec
 
-    return _ascend(value, newton_step, rounding, c, tol, max_iter)
+    return _ascend(value, newton_step, row_norms, c, C, tol, max_iter)
 
 
 def solve_linear_gan_dual(
@@ -698,7 +688,8 @@ def solve_linear_gan_dual(
     x, gz = _samples(x, gz)
     gram = None
     if _uses_kernel(features, kernel, bandwidth):
-        gram = jax.lax.stop_gradient(_pooled_gram(x, gz, kernel, bandwidth))
+        z, center = _pooled(x, gz)
+        gram = jax.lax.stop_gradient(_kernel_matrix(_resolve_kernel(kernel, bandwidth, x, gz), z, z, center))
         dtype = gram.dtype
     else:
         fx, fz = _features(x, gz, features)
