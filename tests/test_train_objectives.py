@@ -43,7 +43,7 @@ def _sliced_to_test(ts, state, ds):
 # that progress shows. The untrained generator sits near the origin, at sliced
 # W 1.22 from the ring; `factor` is the share of that the run must get below.
 # Measured at these budgets (seed 0, the raw parameters): gan 0.39, nsgan
-# 0.37, wgan 0.45, wgan-gp 0.35 (1000 steps), linear-dual 0.24, mmd 0.31,
+# 0.37, wgan 0.50, wgan-gp 0.24 (1000 steps), linear-dual 0.24, mmd 0.31,
 # sliced 0.25, fgan-js 0.39 (spectral norm); 0.7 leaves room for float32 differences between
 # machines (adversarial runs amplify them), not for other seeds.
 # lsgan with its spectrally normalised discriminator starts slowly (1000

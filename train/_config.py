@@ -71,7 +71,8 @@ class TrainConfig:
     critic_depth: int | None = _f(None, "critic hidden layers (MLP)")
     activation: str = _f("relu", "hidden activation of both MLPs")
     spectral_norm: bool | None = _f(None, "spectral normalisation of the critic (Miyato et al. 2018)")
-    layer_norm: bool = _f(False, "layer normalisation in the critic")
+    layer_norm: bool | None = _f(None, "layer normalisation after each hidden layer of the critic; default per "
+                                       "objective: on for wgan's MLP critic, off otherwise")
     n_critic: int | None = _f(None, "critic updates per generator update")
     optimizer: str | None = _f(None, "adam or rmsprop (both networks)")
     lr: float | None = _f(None, "generator learning rate")
