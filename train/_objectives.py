@@ -379,8 +379,8 @@ register(Objective(
 ))
 # wgan on the MLPs: wgan-gp's networks, optimiser and schedule, batch 256, with a LayerNorm after each
 # hidden layer of the clipped critic. In the mode-collapse protocol (benchmarks.quality) the paper's
-# RMSProp setting kept at most 23 of the grid's 25 modes with at most 63% high-quality samples, with or
-# without the LayerNorm, and this setting without the LayerNorm covered none (README, "Mode collapse").
+# RMSProp setting, with or without the LayerNorm, lost modes and left most samples between them, and
+# this setting without the LayerNorm collapsed (README, "Mode collapse").
 # DCGAN keeps the paper's optimiser, critic steps and plain critic, and the shared batch.
 _WGAN_PAPER = dict(n_critic=5, optimizer="rmsprop", lr=5e-5, critic_lr=5e-5, beta1=0.0, beta2=0.0,
                    lr_decay="constant", layer_norm=False, batch_size=BASE_DEFAULTS["batch_size"])
