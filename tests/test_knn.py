@@ -24,6 +24,16 @@ def _reference(x, y, k):
     return d * np.mean(np.log(nu / rho)) + np.log(len(y) / (n - 1))
 
 
+def _tree_reference(x, y, k):
+    """The same estimate with scipy's k-d tree (float64), for inputs too large for ``cdist``."""
+    from scipy.spatial import cKDTree
+
+    n, d = x.shape
+    rho = cKDTree(x).query(x, k=[k + 1])[0][:, 0]  # the point itself is its first neighbour
+    nu = cKDTree(y).query(x, k=[k])[0][:, 0]
+    return d * np.mean(np.log(nu / rho)) + np.log(len(y) / (n - 1))
+
+
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("block_size", [1024, 7])
 def test_matches_direct_computation(k, block_size):
@@ -206,13 +216,9 @@ def test_translation_invariant(shift):
     # float32 cast, so the shifted and unshifted casts agree (rtol 1e-5);
     # the cast itself moves the nearest distances (some ~1e-7) by float32
     # rounding of O(1) coordinates: 1e-3 absolute against scipy.
-    from scipy.spatial import cKDTree
-
     rng = np.random.default_rng(8)
     x, y = rng.standard_normal((4000, 1)), 1.0 + rng.standard_normal((4000, 1))
-    rho = cKDTree(x).query(x, k=2)[0][:, 1]
-    nu = cKDTree(y).query(x, k=1)[0]
-    ref = np.mean(np.log(nu / rho)) + np.log(4000 / 3999)
+    ref = _tree_reference(x, y, 1)
     got = dv.knn_kl_divergence(x + shift, y + shift)
     np.testing.assert_allclose(got, dv.knn_kl_divergence(x, y), rtol=1e-5)
     np.testing.assert_allclose(got, ref, atol=1e-3)
@@ -222,16 +228,11 @@ def test_translation_invariant(shift):
 def test_translation_invariant_under_jit_in_float32(knn_path, path):
     # Traced float32 data are centred in float32 before squaring: the
     # estimate on shifted points equals scipy's on the same (rounded) points.
-    from scipy.spatial import cKDTree
-
     knn_path(path)
     rng = np.random.default_rng(9)
     x = (rng.standard_normal((2000, 2)) + 100.0).astype(np.float32)
     y = (rng.standard_normal((2000, 2)) + 100.5).astype(np.float32)
-    x64, y64 = x.astype(np.float64), y.astype(np.float64)
-    rho = cKDTree(x64).query(x64, k=3)[0][:, 2]
-    nu = cKDTree(y64).query(x64, k=2)[0][:, 1]
-    ref = 2 * np.mean(np.log(nu / rho)) + np.log(2000 / 1999)
+    ref = _tree_reference(x.astype(np.float64), y.astype(np.float64), 2)
     # The shifted float32 coordinates are exact; their differences are
     # exact too (Sterbenz), so only the sums of squares round: rtol 1e-4.
     np.testing.assert_allclose(jax.jit(lambda a, b: dv.knn_kl_divergence(a, b, k=2))(x, y), ref, rtol=1e-4)
@@ -245,8 +246,6 @@ def test_float32_cast_collisions_are_not_duplicates(knn_path, path):
     # coordinate differences in 1-D, where the matrix-product expansion's
     # float32 rounding (~1e-7) exceeds their squared distances (it was 0.019
     # off).
-    from scipy.spatial import cKDTree
-
     knn_path(path)
     rng = np.random.default_rng(10)
     x, y = rng.standard_normal((20000, 1)), 1.0 + rng.standard_normal((20000, 1))
@@ -254,9 +253,7 @@ def test_float32_cast_collisions_are_not_duplicates(knn_path, path):
     # The float64 estimate by scipy's tree (the library's own float64 path
     # is checked against it in test_float64_matches_scipy_with_x64; running
     # it here by brute force would take minutes).
-    rho = cKDTree(x).query(x, k=6)[0][:, 5]
-    nu = cKDTree(y).query(x, k=5)[0][:, 4]
-    exact = float(np.mean(np.log(nu / rho)) + np.log(20000 / 19999))
+    exact = float(_tree_reference(x, y, 5))
     # The few collisions move a handful of the 20,000 terms to the next
     # distinct neighbour: 1e-3 absolute.
     assert abs(got - exact) < 1e-3
@@ -264,13 +261,9 @@ def test_float32_cast_collisions_are_not_duplicates(knn_path, path):
 
 
 def test_float64_matches_scipy_with_x64():
-    from scipy.spatial import cKDTree
-
     rng = np.random.default_rng(11)
     x, y = rng.standard_normal((5000, 1)), 1.0 + rng.standard_normal((5000, 1))
-    rho = cKDTree(x).query(x, k=4)[0][:, 3]
-    nu = cKDTree(y).query(x, k=3)[0][:, 2]
-    ref = np.mean(np.log(nu / rho)) + np.log(5000 / 4999)
+    ref = _tree_reference(x, y, 3)
     with jax.enable_x64(True):
         got = dv.knn_kl_divergence(jnp.asarray(x), jnp.asarray(y), k=3)
         assert got.dtype == jnp.float64
