@@ -377,6 +377,9 @@ register(Objective(
     critic_loss=lambda x: _with_r1(x, dv.relativistic_discriminator_loss(x.o_real, x.o_fake), {}),
     defaults=dict(spectral_norm=True),
 ))
+# wgan-gp's MLP networks, optimiser and schedule, which wgan's defaults share (why: at each entry).
+_WGAN_MLP = dict(n_critic=2, optimizer="adam", lr=3e-4, critic_lr=3e-4, beta1=0.5, beta2=0.9, lr_decay="cosine",
+                 width=128, depth=5, critic_width=128, critic_depth=3)
 # wgan on the MLPs: wgan-gp's networks, optimiser and schedule, batch 256, with a LayerNorm after each
 # hidden layer of the clipped critic. In the mode-collapse protocol (benchmarks.quality) the paper's
 # RMSProp setting, with or without the LayerNorm, lost modes and left most samples between them, and
@@ -389,8 +392,7 @@ register(Objective(
             "after each hidden layer of the critic, Adam 3e-4 (0.5, 0.9) with cosine decay, 2 critic steps, "
             "batch 256; DCGAN the paper's RMSProp 5e-5, 5 critic steps",
     generator_loss=_wgan_generator, critic_loss=_wasserstein_critic,
-    defaults=dict(n_critic=2, optimizer="adam", lr=3e-4, critic_lr=3e-4, beta1=0.5, beta2=0.9, lr_decay="cosine",
-                  layer_norm=True, batch_size=256, width=128, depth=5, critic_width=128, critic_depth=3),
+    defaults=dict(_WGAN_MLP, layer_norm=True, batch_size=256),
     model_defaults={"dcgan": _WGAN_PAPER},
     critic_transform=lambda cfg: dv.weight_clipping(cfg.clip), project_critic=_clip_box,
 ))
@@ -404,8 +406,7 @@ register(Objective(
     "wgan-gp", "WGAN with gradient penalty (Gulrajani et al. 2017): MLP lambda 0.1, Adam 3e-4 (0.5, 0.9) "
                "with cosine decay, 2 critic steps; DCGAN lambda 10, Adam 1e-4, 5 critic steps",
     generator_loss=_wgan_generator, critic_loss=_wgan_gp_critic,
-    defaults=dict(n_critic=2, optimizer="adam", lr=3e-4, critic_lr=3e-4, beta1=0.5, beta2=0.9, lr_decay="cosine",
-                  gp_weight=0.1, width=128, depth=5, critic_width=128, critic_depth=3),
+    defaults=dict(_WGAN_MLP, gp_weight=0.1),
     model_defaults={"dcgan": _WGAN_GP_PAPER},
 ))
 # linear-dual: the discriminator on the exact multi-scale Gaussian kernel (mmd's bandwidths, in
