@@ -202,6 +202,12 @@ def _pooled(x: jax.Array, gz: jax.Array) -> tuple[jax.Array, jax.Array]:
     return z, jax.lax.stop_gradient(jnp.mean(z, axis=0))
 
 
+def _pooled_gram(kernel_fn, x: jax.Array, gz: jax.Array) -> jax.Array:
+    """The ``[n+m, n+m]`` Gram matrix of ``x`` then ``gz`` under a resolved kernel."""
+    z, center = _pooled(x, gz)
+    return _kernel_matrix(kernel_fn, z, z, center)
+
+
 def _samples(x: ArrayLike, gz: ArrayLike) -> tuple[jax.Array, jax.Array]:
     x = v.as_samples("x", x)
     gz = v.as_samples("gz", gz)
@@ -360,8 +366,7 @@ def linear_gan_dual(
     """
     if _uses_kernel(features, kernel, bandwidth):
         lam_x, lam_z, x, gz, gram = _kernel_inputs(lambda_x, lambda_z, x, gz, C, kernel, bandwidth)
-        z, center = _pooled(x, gz)
-        k = _kernel_matrix(gram, z, z, center)
+        k = _pooled_gram(gram, x, gz)
         dtype = v.float_dtype(lam_x, lam_z, k)
         c = jnp.concatenate([jnp.ones(x.shape[:1], dtype), jnp.zeros(gz.shape[:1], dtype)])
         return _dual_from_gram(jnp.concatenate([lam_x, lam_z]).astype(dtype), k.astype(dtype), c, C)
@@ -688,8 +693,7 @@ def solve_linear_gan_dual(
     x, gz = _samples(x, gz)
     gram = None
     if _uses_kernel(features, kernel, bandwidth):
-        z, center = _pooled(x, gz)
-        gram = jax.lax.stop_gradient(_kernel_matrix(_resolve_kernel(kernel, bandwidth, x, gz), z, z, center))
+        gram = jax.lax.stop_gradient(_pooled_gram(_resolve_kernel(kernel, bandwidth, x, gz), x, gz))
         dtype = gram.dtype
     else:
         fx, fz = _features(x, gz, features)
