@@ -67,7 +67,7 @@ def test_train_step_is_its_pieces_composed(ring):
 def test_wgan_clipping_keeps_critic_in_box(ring):
     cfg = TrainConfig(objective="wgan", **SMALL, clip=0.02)
     ts = make_train_step(cfg, ring.dim)
-    assert ts.config.optimizer == "adam" and ts.config.lr == 3e-4 and ts.config.n_critic == 2
+    assert ts.config.optimizer == "adam" and ts.config.critic_lr == 3e-4 and ts.config.n_critic == 2
     assert ts.config.layer_norm  # the LayerNorm's scales and offsets are clipped too
     state, metrics = _train(ts, ring, 100)
     leaves = jax.tree.leaves(state.critic_params)
