@@ -3,8 +3,10 @@
 Exact 1-D optimal transport is a sort, so the speed of
 :func:`divergences.wasserstein_1d` and :func:`divergences.sliced_wasserstein`
 is the speed of the sort. On GPU and TPU, XLA's sort is fast. On CPU it is
-not: for 1,000,000 float32 values, ``jax.jit(jnp.sort)`` takes about 450 ms
-on our 2-core test machine where ``np.sort`` takes about 11 ms. This module
+not: for a million float32 values ``jax.jit(jnp.sort)`` is an order of
+magnitude slower than ``np.sort``, and above a few thousand values the host
+sort wins even with its fixed cost (the ``sort_crossover`` case of
+``benchmarks/`` measures both side by side). This module
 therefore chooses the sort per platform with :func:`jax.lax.platform_dependent`,
 and by size:
 
