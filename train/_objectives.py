@@ -377,7 +377,8 @@ register(Objective(
     critic_loss=lambda x: _with_r1(x, dv.relativistic_discriminator_loss(x.o_real, x.o_fake), {}),
     defaults=dict(spectral_norm=True),
 ))
-# wgan-gp's MLP networks, optimiser and schedule, which wgan's defaults share (why: at each entry).
+# wgan-gp's MLP networks, optimiser and schedule, which wgan's defaults share but for the generator's
+# rate (why: at each entry).
 _WGAN_MLP = dict(n_critic=2, optimizer="adam", lr=3e-4, critic_lr=3e-4, beta1=0.5, beta2=0.9, lr_decay="cosine",
                  width=128, depth=5, critic_width=128, critic_depth=3)
 # wgan on the MLPs: wgan-gp's networks, optimiser and schedule, batch 256, with a LayerNorm after each
