@@ -522,7 +522,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"Command: `{meta['command']}`.",
     ]
     for update in meta.get("updated", []):
-        lines.append(f"Updated {update['date']} by `{update['command']}`.")
+        on = f" on {update['device']}" if update.get("device") else ""
+        lines.append(f"Updated {update['date']} by `{update['command']}`{on}.")
     lines += [
         "",
         "| case | sizes | ours | compile | ours peak mem | peer | peer time | peer peak mem | ours vs peer |",
@@ -595,14 +596,36 @@ def _matches(name: str, patterns: Sequence[str] | None) -> bool:
 
 
 def _cpu_model() -> str:
+    """The CPU's name, with its family and model numbers where /proc/cpuinfo gives them.
+
+    Two hosts sold under one name can sort at different speeds (NumPy's
+    AVX-512 sort is slow on AMD Zen 4, family 25, and absent on Zen 3), so
+    the numbers go into every result's device line.
+    """
     try:
         text = pathlib.Path("/proc/cpuinfo").read_text()
-        found = re.search(r"^model name\s*:\s*(.+)$", text, flags=re.M)
-        if found:
-            return found.group(1).strip()
     except OSError:
-        pass
-    return _platform.processor() or _platform.machine()
+        return _platform.processor() or _platform.machine()
+
+    def field(name):
+        found = re.search(rf"^{name}\s*:\s*(.+)$", text, flags=re.M)
+        return found.group(1).strip() if found else None
+
+    name = field("model name") or _platform.processor() or _platform.machine()
+    family, model = field("cpu family"), field("model")
+    return f"{name} (family {family}, model {model})" if family and model else name
+
+
+def _numpy_simd() -> str:
+    """NumPy's enabled SIMD dispatch targets (what its sorts run on), and ``NPY_DISABLE_CPU_FEATURES`` if set."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # NumPy moved its private module
+        return "NumPy SIMD unknown"
+    enabled = [t for t in __cpu_dispatch__ if __cpu_features__.get(t)]
+    text = "NumPy SIMD " + (" ".join(enabled) or "baseline only")
+    disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES", "").strip()
+    return text + (f" (NPY_DISABLE_CPU_FEATURES={disabled})" if disabled else "")
 
 
 def _describe_device() -> dict[str, Any]:
@@ -612,7 +635,7 @@ def _describe_device() -> dict[str, Any]:
     cores = os.cpu_count()
     host = f"{_cpu_model()}, {cores} cores"
     if device.platform == "cpu":
-        description = f"CPU ({host}; XLA CPU)"
+        description = f"CPU ({host}; {_numpy_simd()}; XLA CPU)"
     else:
         description = f"{device.platform.upper()} {device.device_kind} (host: {host})"
     return {
@@ -621,6 +644,7 @@ def _describe_device() -> dict[str, Any]:
         "device_count": jax.device_count(),
         "host_cpu": _cpu_model(),
         "host_cores": cores,
+        "numpy_simd": _numpy_simd(),
         "description": description,
     }
 
@@ -779,7 +803,11 @@ def _updated(old: dict[str, Any], new: dict[str, Any], patterns: Sequence[str]) 
     kept = [r for r in old["results"] if not _matches(r["name"], patterns)]
     results = kept + new["results"]
     meta = dict(old["meta"])
-    meta["updated"] = meta.get("updated", []) + [{"date": new["meta"]["date"], "command": new["meta"]["command"]}]
+    update = {"date": new["meta"]["date"], "command": new["meta"]["command"]}
+    host = new["meta"].get("device", {}).get("description")
+    if host and host != meta.get("device", {}).get("description"):
+        update["device"] = host  # the rows of this update came from another host (or another NumPy setting)
+    meta["updated"] = meta.get("updated", []) + [update]
     return {"meta": meta, "results": results, "scaling": scaling(results)}
 
 

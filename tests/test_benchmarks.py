@@ -224,8 +224,16 @@ def test_update_replaces_only_the_matching_cases():
     def result(name, seconds):
         return {"name": name, "sizes": "n=10", "n": None, "ours": {"status": "ok", "median_s": seconds}, "peers": {}}
 
-    old = {"meta": {"date": "d0", "command": "c0"}, "results": [result("a", 1.0), result("b", 2.0)], "scaling": []}
-    new = {"meta": {"date": "d1", "command": "c1 --only b"}, "results": [result("b", 3.0)], "scaling": []}
+    def meta(date, command, host):
+        return {"date": date, "command": command, "device": {"description": host}}
+
+    old = {"meta": meta("d0", "c0", "CPU A"), "results": [result("a", 1.0), result("b", 2.0)], "scaling": []}
+    new = {"meta": meta("d1", "c1 --only b", "CPU A"), "results": [result("b", 3.0)], "scaling": []}
     merged = h._updated(old, new, ["b"])
     assert [(r["name"], r["ours"]["median_s"]) for r in merged["results"]] == [("a", 1.0), ("b", 3.0)]
     assert merged["meta"]["updated"] == [{"date": "d1", "command": "c1 --only b"}]
+    # An update measured on another host (or NumPy setting) names it, in the JSON and the markdown.
+    other = {"meta": meta("d2", "c2 --only a", "CPU B"), "results": [result("a", 4.0)], "scaling": []}
+    merged = h._updated(merged, other, ["a"])
+    assert merged["meta"]["updated"][-1] == {"date": "d2", "command": "c2 --only a", "device": "CPU B"}
+    assert "Updated d2 by `c2 --only a` on CPU B." in h.to_markdown({**merged, "results": [], "scaling": []})

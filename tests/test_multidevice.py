@@ -89,7 +89,10 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("XLA_FLAGS", None)
+    # One device a process: drop a forced device count, keep the other flags
+    # (the suite's compiler optimisation level, tests/conftest.py).
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
+    env["XLA_FLAGS"] = " ".join(flags)
     common = ["--objective", "nsgan", "--width", "16", "--critic-width", "16", "--batch-size", "64",
               "--steps-per-call", "50", "--eval-every", "50", "--plot-every", "0", "--checkpoint-every", "50",
               "--eval-samples", "500", "--no-progress"]
