@@ -6,8 +6,12 @@ is the speed of the sort. On GPU and TPU, XLA's sort is fast. On CPU it is
 not: for a million float32 values ``jax.jit(jnp.sort)`` is an order of
 magnitude slower than ``np.sort``, and above a few thousand values the host
 sort wins even with its fixed cost (the ``sort_crossover`` case of
-``benchmarks/`` measures both side by side). This module
-therefore chooses the sort per platform with :func:`jax.lax.platform_dependent`,
+``benchmarks/`` measures both side by side). How fast ``np.sort`` is
+depends on the SIMD code NumPy dispatches to on the host: on AMD Zen 4 its
+AVX-512 sort is several times slower than its AVX2 sort (a microcoded
+compress-store; NumPy's ``NPY_DISABLE_CPU_FEATURES``, set before Python
+starts, selects the AVX2 code). This module never changes NumPy's
+dispatch. It chooses the sort per platform with :func:`jax.lax.platform_dependent`,
 and by size:
 
 * **CPU, calls of at least** :data:`HOST_SORT_MIN_SIZE` **values**
