@@ -632,19 +632,19 @@ def _describe_device() -> dict[str, Any]:
     import jax
 
     device = jax.devices()[0]
-    cores = os.cpu_count()
-    host = f"{_cpu_model()}, {cores} cores"
+    cores, cpu, simd = os.cpu_count(), _cpu_model(), _numpy_simd()
+    host = f"{cpu}, {cores} cores"
     if device.platform == "cpu":
-        description = f"CPU ({host}; {_numpy_simd()}; XLA CPU)"
+        description = f"CPU ({host}; {simd}; XLA CPU)"
     else:
         description = f"{device.platform.upper()} {device.device_kind} (host: {host})"
     return {
         "platform": device.platform,
         "device_kind": device.device_kind,
         "device_count": jax.device_count(),
-        "host_cpu": _cpu_model(),
+        "host_cpu": cpu,
         "host_cores": cores,
-        "numpy_simd": _numpy_simd(),
+        "numpy_simd": simd,
         "description": description,
     }
 
