@@ -138,13 +138,40 @@ def _kahan_add(total, comp, increment):
     return t, (t - total) - y
 
 
+# Column blocks of a scatter matrix ``dev.T @ dev``: at least this many
+# columns a block, and at most this many blocks (see ``_scatter``).
+_SCATTER_MIN_BLOCK = 256
+_SCATTER_MAX_BLOCKS = 8
+
+
+def _scatter(dev: jax.Array) -> jax.Array:
+    """``dev.T @ dev`` (``[d, d]``) from the column blocks on and above the diagonal.
+
+    XLA has no symmetric rank-k update (BLAS ``syrk``): with ``B`` column
+    blocks only the ``B (B + 1) / 2`` products on and above the diagonal are
+    computed, ``(B + 1) / (2B)`` of the work, and each lower block is the
+    transpose of its mirror. XLA's CPU dot also runs the narrower products
+    at a higher rate than one ``[d, n] @ [n, d]`` product (the
+    ``frechet_distance`` case of ``benchmarks/`` times it). Fewer than
+    ``2 * _SCATTER_MIN_BLOCK`` columns: one product.
+    """
+    d = dev.shape[1]
+    nb = min(_SCATTER_MAX_BLOCKS, d // _SCATTER_MIN_BLOCK)
+    if nb < 2:
+        return dev.T @ dev
+    edges = [d * i // nb for i in range(nb + 1)]
+    cols = [dev[:, edges[i] : edges[i + 1]] for i in range(nb)]
+    upper = {(i, j): cols[i].T @ cols[j] for i in range(nb) for j in range(i, nb)}
+    return jnp.block([[upper[i, j] if i <= j else upper[j, i].T for j in range(nb)] for i in range(nb)])
+
+
 @jax.jit
 def _update_core(state: FrechetState, x: jax.Array) -> FrechetState:
     x = x.astype(state.mean.dtype)
     nb = jnp.asarray(x.shape[0], x.dtype)
     mean_b = jnp.mean(x, axis=0)
     dev = x - mean_b
-    scatter_b = dev.T @ dev
+    scatter_b = _scatter(dev)
     na = state.count
     n = na + nb
     delta = mean_b - state.mean

@@ -117,6 +117,26 @@ def test_streaming_equals_one_shot(x64):
         np.testing.assert_allclose(streamed, _fid_scipy(x.astype(np.float64), y.astype(np.float64)), rtol=1e-8 if x64 else 1e-4)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("d", [3, 511, 512, 515, 1000, 2051])
+def test_scatter_blocks_equal_the_product(d, jit):
+    # The block-triangular scatter (8 column blocks of uneven widths at d = 2051, 2 at
+    # 512-767, one product below 512) equals dev.T @ dev in float64 NumPy and has the
+    # product's gradient.
+    from divergences._features import _scatter
+
+    rng = np.random.default_rng(d)
+    dev = rng.normal(size=(40, d))
+    w = rng.normal(size=(d, d))
+    fn = jax.jit(_scatter) if jit else _scatter
+    with jax.enable_x64(True):
+        got = np.asarray(fn(jnp.asarray(dev)))
+        # float64 sums of 40 products of unit normals: rounding ~1e-15 of the largest entry.
+        np.testing.assert_allclose(got, dev.T @ dev, rtol=0, atol=1e-12 * np.abs(dev.T @ dev).max())
+        grad = jax.grad(lambda a: jnp.sum(jnp.asarray(w) * fn(a)))(jnp.asarray(dev))
+        np.testing.assert_allclose(grad, dev @ (w + w.T), rtol=1e-10, atol=1e-10)
+
+
 def test_frechet_grads_numerically_and_finite_at_equality():
     rng = np.random.default_rng(5)
     x, y = _correlated(rng, 12, 3), _correlated(rng, 10, 3, 0.5)
