@@ -120,9 +120,9 @@ def test_streaming_equals_one_shot(x64):
 @pytest.mark.parametrize("jit", [False, True])
 @pytest.mark.parametrize("d", [3, 511, 512, 515, 1000, 2051])
 def test_scatter_blocks_equal_the_product(d, jit):
-    # The block-triangular scatter (8 column blocks of uneven widths at d = 2051, 2 at
-    # 512-767, one product below 512) equals dev.T @ dev in float64 NumPy and has the
-    # product's gradient.
+    # The block-triangular scatter (one product below d = 512; 2 column blocks at 512 and
+    # 515, 3 at 1000, 8 of uneven widths at 2051) equals dev.T @ dev in float64 NumPy and
+    # has the product's gradient, dev @ (w + w.T).
     from divergences._features import _scatter
 
     rng = np.random.default_rng(d)
