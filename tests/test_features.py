@@ -131,15 +131,17 @@ def test_scatter_blocks_equal_the_product(d, jit):
     fn = jax.jit(_scatter) if jit else _scatter
     with jax.enable_x64(True):
         got = np.asarray(fn(jnp.asarray(dev)))
+        ref = dev.T @ dev
         # float64 sums of 40 products of unit normals: rounding ~1e-15 of the largest entry.
-        np.testing.assert_allclose(got, dev.T @ dev, rtol=0, atol=1e-12 * np.abs(dev.T @ dev).max())
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
         grad = jax.grad(lambda a: jnp.sum(jnp.asarray(w) * fn(a)))(jnp.asarray(dev))
         np.testing.assert_allclose(grad, dev @ (w + w.T), rtol=1e-10, atol=1e-10)
         # vmap over a batch of two: each item as alone.
         pair = np.stack([dev, -0.5 * dev[::-1]])
         batched = np.asarray(jax.vmap(fn)(jnp.asarray(pair)))
         for item, one in zip(batched, pair):
-            np.testing.assert_allclose(item, one.T @ one, rtol=0, atol=1e-12 * np.abs(one.T @ one).max())
+            one_ref = one.T @ one
+            np.testing.assert_allclose(item, one_ref, rtol=0, atol=1e-12 * np.abs(one_ref).max())
 
 
 def test_frechet_distance_vmaps_over_sets_with_blocked_scatter():
