@@ -18,10 +18,11 @@ samples and small distances (the ones that matter here) are exact:
 
 * **CPU, d <=** :data:`TREE_MAX_DIM`: scipy's k-d tree (``cKDTree``) on the
   host, through :func:`jax.pure_callback`: O(n log n) in low dimension. The
-  two searches (``x`` among ``x``, ``x`` among ``y``), trees built and
-  queried, run in two threads at once, each query on half of the cores
-  the process may use. Not with one usable core, where JAX's host callback
-  can wait forever (:func:`divergences._sort.host_callbacks_usable`).
+  two trees (of ``x`` and of ``y``) are built at once, and the two searches
+  (``x`` among ``x``, ``x`` among ``y``) run as blocks of rows shared out
+  among one thread per core the process may use. Not with one usable core,
+  where JAX's host callback can wait forever
+  (:func:`divergences._sort.host_callbacks_usable`).
 * **GPU, TPU, and CPU at higher d** (and with one usable core): blocked
   brute force (``lax.map`` over blocks of ``x``, one ``[block_size, n + m]``
   matrix of squared distances at a time, then ``lax.top_k``), memory
@@ -58,6 +59,10 @@ TREE_MAX_DIM = 10
 # leaves make the brute-force work inside a leaf cheaper than deeper descent
 # for these query sizes (same benchmark).
 TREE_LEAF_SIZE = 32
+
+# Fewest query rows per block of the host tree search (blocks share out the
+# two searches between the cores; smaller ones only add calls).
+TREE_QUERY_ROWS = 1024
 
 # Candidates beyond the k-th neighbour, so that zero distances (points that
 # coincide at the working precision) can be skipped.
@@ -101,58 +106,81 @@ def _brute_candidates(a: jax.Array, b: jax.Array, c: int, block_size: int, exclu
     return jax.lax.map(block, jnp.arange(nb)).reshape(nb * block_size, c)[:n]
 
 
-def _tree_query(a: np.ndarray, b: np.ndarray, k: int, c: int, exclude_self: bool, workers: int = 1) -> np.ndarray:
-    """Host k-d tree: for each row of ``a``, the index ``[n]`` of its k-th nearest row of ``b`` at a positive distance.
+def _tree_rows(n: int, threads: int) -> list[slice]:
+    """Blocks of the positions ``0 .. n - 1``: about four per thread, none under :data:`TREE_QUERY_ROWS` rows."""
+    pieces = max(1, min(4 * threads, n // TREE_QUERY_ROWS))
+    bounds = np.linspace(0, n, pieces + 1).astype(int)
+    return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def _without_self(dist: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop each row's own index from its candidates (found among ``kk + 1``, so ``kk`` remain)."""
+    if np.all(idx[:, 0] == rows):
+        return dist[:, 1:], idx[:, 1:]  # each point its own nearest neighbour
+    # Self is at distance 0, among any exact duplicates: move it last, drop it.
+    order = np.argsort(idx == rows[:, None], axis=1, kind="stable")
+    return np.take_along_axis(dist, order, 1)[:, :-1], np.take_along_axis(idx, order, 1)[:, :-1]
+
+
+def _kth_positive_rows(tree, a64: np.ndarray, rows: np.ndarray, k: int, c: int, exclude_self: bool) -> np.ndarray:
+    """For the rows ``a64[rows]``, the index ``[len(rows)]`` of each one's k-th nearest point of ``tree`` at a positive distance.
 
     Rows whose ``k`` nearest include a zero distance (exact duplicates at the
     working precision) are asked again for ``c`` candidates; ``-1`` where
-    fewer than ``k`` of those are at a positive distance.
+    fewer than ``k`` of those are at a positive distance. With
+    ``exclude_self`` the tree holds ``a64`` itself, and each row's own index
+    is not a candidate.
     """
-    from scipy.spatial import cKDTree
-
-    # The tree works in float64: convert once (``b is a`` for the own search).
-    a64 = np.asarray(a, np.float64)
-    b64 = a64 if b is a else np.asarray(b, np.float64)
-    tree = cKDTree(b64, leafsize=TREE_LEAF_SIZE)
     s = int(exclude_self)
 
-    def query(rows, kk):
-        points = a64 if rows.size == a64.shape[0] else a64[rows]
-        dist, idx = tree.query(points, k=kk + s, workers=workers)
-        dist, idx = dist.reshape(len(rows), -1), idx.reshape(len(rows), -1)
-        if exclude_self and np.all(idx[:, 0] == rows):
-            return dist[:, 1:], idx[:, 1:]  # each point its own nearest neighbour
-        if exclude_self:
-            # Self is at distance 0, among any exact duplicates: move it last, drop it.
-            order = np.argsort(idx == rows[:, None], axis=1, kind="stable")
-            idx = np.take_along_axis(idx, order, 1)[:, :kk]
-            dist = np.take_along_axis(dist, order, 1)[:, :kk]
-        return dist, idx
+    def query(which, kk):
+        dist, idx = tree.query(a64[which], k=kk + s, workers=1)
+        dist, idx = dist.reshape(len(which), -1), idx.reshape(len(which), -1)
+        return _without_self(dist, idx, which) if exclude_self else (dist, idx)
 
-    dist, idx = query(np.arange(a.shape[0]), k)
+    dist, idx = query(rows, k)
     out = idx[:, k - 1].astype(np.int32)
     zero = np.flatnonzero(dist[:, 0] <= 0)  # nearest first: a zero distance comes first
     if zero.size:
-        dist, idx = query(zero, c) if c > k else (dist[zero], idx[zero])
+        dist, idx = query(rows[zero], c) if c > k else (dist[zero], idx[zero])
         pos = k - 1 + np.sum(dist <= 0, axis=1)
         kth = np.take_along_axis(idx, np.minimum(pos, c - 1)[:, None], axis=1)[:, 0]
         out[zero] = np.where(pos < c, kth, -1)
     return out
 
 
+def _tree_search(x: np.ndarray, y: np.ndarray, k: int, cx: int, cy: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Host k-d trees: the indices ``[n]`` of each row's k-th nearest row of ``x`` (itself excluded) and of ``y``.
+
+    The two trees are built at once; then both searches run as blocks of
+    query rows on one queue of ``threads`` threads (cKDTree releases the GIL
+    while it builds and queries), so that no core waits while the other
+    search has rows left. The rows are taken in the order of the tree of
+    ``x``, so that consecutive queries visit neighbouring leaves. A pool per
+    call keeps the module free of state.
+    """
+    from scipy.spatial import cKDTree
+
+    # The trees work in float64: convert once.
+    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+        trees = [f.result() for f in [pool.submit(cKDTree, data, leafsize=TREE_LEAF_SIZE) for data in (x64, y64)]]
+        order = trees[0].indices
+        # Queued block by block, alternating between the two searches.
+        futures = [
+            [pool.submit(_kth_positive_rows, tree, x64, order[rows], k, c, own) for tree, c, own in zip(trees, (cx, cy), (True, False))]
+            for rows in _tree_rows(x64.shape[0], threads)
+        ]
+        found = [np.concatenate([f[i].result() for f in futures]) for i in range(2)]
+    out = np.empty((2, x64.shape[0]), np.int32)
+    out[:, order] = found
+    return out[0], out[1]
+
+
 def _tree_candidates(x: jax.Array, y: jax.Array, k: int, cx: int, cy: int):
     def host(x, y):
-        # cKDTree releases the GIL while it builds and queries, so the two
-        # searches overlap, each querying on half of the cores (more threads
-        # than cores only adds switching); a pool per call keeps the module
-        # free of state.
         # Host copies on this thread, before the pool (see divergences._sort._host_many).
-        x, y = np.asarray(x), np.asarray(y)
-        workers = max(1, _sort.usable_cores() // 2)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            own = pool.submit(_tree_query, x, x, k, cx, True, workers)
-            other = pool.submit(_tree_query, x, y, k, cy, False, workers)
-            return own.result(), other.result()
+        return _tree_search(np.asarray(x), np.asarray(y), k, cx, cy, _sort.usable_cores())
 
     n = x.shape[0]
     out = (jax.ShapeDtypeStruct((n,), jnp.int32), jax.ShapeDtypeStruct((n,), jnp.int32))

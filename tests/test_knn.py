@@ -148,19 +148,25 @@ def test_bad_nan_samples():
 
 @pytest.fixture
 def knn_path(monkeypatch):
-    """``knn_path("tree" | "brute")`` forces the neighbour search (the tree is the CPU path)."""
+    """``knn_path("tree" | "brute", rows=...)`` forces the neighbour search (the tree is the CPU path).
+
+    ``rows`` sets the fewest query rows per block of the tree search, so that
+    small samples are searched in several blocks too.
+    """
     from divergences import _knn
 
-    def force(path):
+    def force(path, rows=_knn.TREE_QUERY_ROWS):
         monkeypatch.setattr(_knn, "TREE_MAX_DIM", 10**9 if path == "tree" else -1)
+        monkeypatch.setattr(_knn, "TREE_QUERY_ROWS", rows)
         jax.clear_caches()  # traces made under the other setting
 
     yield force
     jax.clear_caches()  # before monkeypatch restores the setting
 
 
+@pytest.mark.parametrize("rows", [1024, 7])  # one block of query rows; several
 @pytest.mark.parametrize("d", [1, 3])
-def test_tree_and_brute_force_give_the_same_values_and_gradients(knn_path, d):
+def test_tree_and_brute_force_give_the_same_values_and_gradients(knn_path, d, rows):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((60, d)).astype(np.float32)
     y = (rng.standard_normal((45, d)) + 0.5).astype(np.float32)
@@ -179,7 +185,7 @@ def test_tree_and_brute_force_give_the_same_values_and_gradients(knn_path, d):
 
     knn_path("brute")
     brute = run()
-    knn_path("tree")
+    knn_path("tree", rows=rows)
     tree = run()
     np.testing.assert_allclose(brute[0], _reference(x.astype(np.float64), y.astype(np.float64), 3), rtol=1e-5, atol=1e-5)
     # Same neighbours, same float32 arithmetic afterwards: equal up to the
@@ -188,7 +194,8 @@ def test_tree_and_brute_force_give_the_same_values_and_gradients(knn_path, d):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_duplicates_skipped_alike_on_both_paths(knn_path):
+@pytest.mark.parametrize("rows", [1024, 2])
+def test_duplicates_skipped_alike_on_both_paths(knn_path, rows):
     # Under jit, zero distances are skipped (the k-th positive distance):
     # both searches must agree with a direct computation of that rule.
     x = jnp.array([[0.0], [0.0], [1.0], [2.5], [4.0], [4.5]])
@@ -200,8 +207,43 @@ def test_duplicates_skipped_alike_on_both_paths(knn_path):
     nu = np.sort(np.where(dxy > 0, dxy, np.inf), 1)[:, 0]
     ref = np.mean(np.log(nu / rho)) + np.log(5 / 5)
     for path in ("brute", "tree"):
-        knn_path(path)
+        knn_path(path, rows=rows)
         np.testing.assert_allclose(jax.jit(dv.knn_kl_divergence)(x, y), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("decimals", [1, 0])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_tree_search_in_blocks_finds_the_same_neighbours(monkeypatch, threads, decimals):
+    # The host search split into blocks of rows over a pool of threads must
+    # return exactly the indices of one search over all rows (each query is
+    # answered by the same tree, whichever block holds it), also for the rows
+    # asked again because of exact duplicates. Rounded data repeat often: to
+    # one decimal, some rows find k positive distances only on asking again;
+    # to none, most rows of x have fewer than k among k + 2 (index -1).
+    from divergences import _knn
+
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((203, 2)), decimals)
+    y = np.round(rng.standard_normal((150, 2)) + 0.3, 1)
+    k = 3
+    monkeypatch.setattr(_knn, "TREE_QUERY_ROWS", 10**9)
+    whole = _knn._tree_search(x, y, k, k + 2, k + 2, 1)
+    monkeypatch.setattr(_knn, "TREE_QUERY_ROWS", 5)
+    assert len(_knn._tree_rows(203, threads)) == 4 * threads
+    blocks = _knn._tree_search(x, y, k, k + 2, k + 2, threads)
+    for got, ref in zip(blocks, whole):
+        np.testing.assert_array_equal(got, ref)
+    # Oracle for the rule itself: the k-th smallest positive distance among
+    # the k + 2 nearest (self excluded), from the full distance matrix.
+    for got, b, own in ((blocks[0], x, True), (blocks[1], y, False)):
+        dist = np.linalg.norm(x[:, None] - b[None], axis=-1)
+        if own:
+            np.fill_diagonal(dist, np.inf)
+        near = np.sort(dist, axis=1)[:, : k + 2]
+        positive = np.where(near > 0, near, np.inf)
+        want = np.sort(positive, axis=1)[:, k - 1]
+        found = np.where(got >= 0, dist[np.arange(len(x)), np.maximum(got, 0)], np.inf)
+        np.testing.assert_array_equal(found, want)
 
 
 # ---------------------------------------------------------------- translation, float32 casts, x64
