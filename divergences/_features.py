@@ -46,6 +46,7 @@ from jax.typing import ArrayLike
 
 from divergences import _validation as v
 from divergences._mmd import PolynomialKernel
+from divergences._numerics import matrix_sum
 
 __all__ = [
     "FrechetState",
@@ -390,24 +391,9 @@ def _random_subset(key: jax.Array, n: int, size: int) -> jax.Array:
     return jax.lax.top_k(jax.random.uniform(key, (n,), jnp.float32), size)[1]
 
 
-# Row blocks of a symmetric kernel matrix: only the blocks on and above the
-# diagonal are computed, (B + 1) / (2B) of the products (what a BLAS syrk
-# saves NumPy on ``a @ a.T``).
-_SYMMETRIC_BLOCKS = 4
-
-
 def _within_sum(kernel: PolynomialKernel, a: jax.Array) -> jax.Array:
-    """``sum_{i != j} k(a_i, a_j)`` for ``a [q, d]``, from the upper block triangle of the kernel matrix."""
-    q, d = a.shape
-    nb = _SYMMETRIC_BLOCKS if q >= 4 * _SYMMETRIC_BLOCKS else 1
-    size = -(-q // nb)
-    pad = size * nb - q
-    rows = jnp.concatenate([a, jnp.zeros((pad, d), a.dtype)]).reshape(nb, size, d)
-    live = jnp.concatenate([jnp.ones(q, a.dtype), jnp.zeros(pad, a.dtype)]).reshape(nb, size)
-    bi, ci = np.triu_indices(nb)
-    gram = kernel._of_dot(jnp.einsum("psd,ptd->pst", rows[bi], rows[ci]), a)
-    weight = jnp.asarray(np.where(bi == ci, 1.0, 2.0), a.dtype)[:, None, None] * live[bi][:, :, None] * live[ci][:, None, :]
-    return jnp.sum(weight * gram) - jnp.sum(kernel.diagonal(a))
+    """``sum_{i != j} k(a_i, a_j)`` for ``a [q, d]``: the whole kernel matrix, less its diagonal."""
+    return matrix_sum(kernel(a, a)) - jnp.sum(kernel.diagonal(a))
 
 
 @functools.partial(jax.jit, static_argnames=("n_subsets", "subset_size"))
@@ -422,7 +408,7 @@ def _kid_core(x, y, key, n_subsets, subset_size):
         # written out: one q x q product across, two symmetric ones within.
         q = subset_size
         return (_within_sum(kernel, xs) + _within_sum(kernel, ys)) / (q * (q - 1)) \
-            - 2 * jnp.sum(kernel(xs, ys)) / (q * q)
+            - 2 * matrix_sum(kernel(xs, ys)) / (q * q)
 
     values = jax.lax.map(one, jax.random.split(key, n_subsets))
     return KIDResult(jnp.mean(values), jnp.std(values))

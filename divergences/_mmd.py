@@ -51,6 +51,7 @@ from jax.typing import ArrayLike
 
 from divergences import _sort
 from divergences import _validation as v
+from divergences._numerics import matrix_sum
 from divergences._numerics import safe_sqrt as _safe_sqrt  # derivative 0 (not inf/NaN) at 0
 
 __all__ = [
@@ -449,7 +450,7 @@ def _kernel_sum(
         k = gram(a, b)
         if exclude_diagonal:
             k = jnp.where(jnp.eye(n, b.shape[0], dtype=bool), 0, k)
-        return jnp.sum(k)
+        return matrix_sum(k)
     nb = -(-n // block_size)
     a_pad = jnp.pad(a, ((0, nb * block_size - n), (0, 0)))
     cols = jnp.arange(b.shape[0])
@@ -463,7 +464,7 @@ def _kernel_sum(
         if exclude_diagonal:
             keep = keep & (r[:, None] != cols[None, :])
         # Row sums first, then their total: shorter float32 accumulations.
-        return jnp.sum(jnp.sum(jnp.where(keep, k, 0), axis=1))
+        return matrix_sum(jnp.where(keep, k, 0))
 
     # checkpoint: the backward pass recomputes each block's Gram matrix
     # instead of storing all of them, keeping memory O(block_size * m).

@@ -11,6 +11,9 @@
 * :func:`psd_sqrt`: the square root of a symmetric positive semi-definite
   matrix through its eigen-decomposition, negative rounding clipped to 0, with
   finite gradients at repeated and zero eigenvalues.
+* :func:`matrix_sum`: the sum of a (kernel) matrix's entries as a product with
+  a vector of ones, which keeps XLA's CPU client from fusing the matrix
+  product that made it, the kernel and the sum into one slow call.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-__all__ = ["LOG2", "safe_sqrt", "safe_norm", "soft_clip", "psd_sqrt"]
+__all__ = ["LOG2", "safe_sqrt", "safe_norm", "soft_clip", "psd_sqrt", "matrix_sum"]
 
 LOG2 = math.log(2.0)
 
@@ -81,3 +84,16 @@ def _psd_sqrt_jvp(primals, tangents):
     denom = s[..., :, None] + s[..., None, :]
     denom = jnp.where(denom > 0, denom, 1)
     return out, u @ (db / denom) @ ut
+
+
+def matrix_sum(k: jax.Array) -> jax.Array:
+    """The sum of all entries of ``k [..., n, m]`` (a scalar), through the product ``k @ ones(m)``.
+
+    Same value as ``jnp.sum(k)`` (row sums first, then their total). The
+    product matters on CPU in float32: there XLA fuses a matrix product, the
+    elementwise kernel applied to it and a full reduction into one YNNPACK
+    call, which ran at about half the speed of the matrix product alone; a
+    matrix-vector product as the reduction keeps the big product on its own
+    (``python -m benchmarks --only kernel_inception_distance``).
+    """
+    return jnp.sum(k @ jnp.ones(k.shape[-1], k.dtype))

@@ -347,15 +347,18 @@ def test_kth_smallest_counts_ties_like_a_sort(k):
     np.testing.assert_array_equal(np.asarray(got), np.sort(d2, axis=1)[:, k - 1])
 
 
-@pytest.mark.parametrize("q", [2, 15, 16, 17, 41])
-def test_kid_within_sum_is_the_off_diagonal_sum(q):
-    # The block-triangular sum of KID's kernel matrix (padded when 4 does not divide q)
-    # equals the plain sum over i != j of the cubic kernel, in float64.
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("q", [2, 17, 41])
+def test_kid_within_sum_is_the_off_diagonal_sum(q, jit):
+    # KID's within-set sum (the kernel matrix summed by a matrix-vector
+    # product, less its diagonal) equals the plain sum over i != j of the
+    # cubic kernel; float64, so to rounding (rtol 1e-12).
     from divergences._features import _within_sum
     from divergences._mmd import PolynomialKernel
 
     a = np.abs(np.random.default_rng(q).normal(size=(q, 6)))
+    f = lambda a: _within_sum(PolynomialKernel(degree=3), a)
     with jax.enable_x64(True):
-        got = float(_within_sum(PolynomialKernel(degree=3), jnp.asarray(a)))
+        got = float((jax.jit(f) if jit else f)(jnp.asarray(a)))
     k = (a @ a.T / 6 + 1) ** 3
     np.testing.assert_allclose(got, k.sum() - np.trace(k), rtol=1e-12)

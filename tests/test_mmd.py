@@ -253,3 +253,20 @@ def test_median_bandwidth_nan_under_jit(bad):
     assert np.isnan(float(jax.jit(dv.median_bandwidth)(x, _Y)))
     with pytest.raises(ValueError, match="^`x`"):
         dv.median_bandwidth(x, _Y)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 300), (3, 5, 4)])
+def test_matrix_sum_equals_the_sum_and_its_gradient_is_ones(shape, jit):
+    # The kernel sums go through matrix_sum (a product with a vector of ones)
+    # for speed on CPU; it must stay the plain sum of the entries (oracle:
+    # NumPy's float64 sum; float32 row sums of 300 positive terms, rtol 1e-6)
+    # with the sum's gradient, ones, and batch over leading axes.
+    from divergences._numerics import matrix_sum
+
+    k = np.random.default_rng(0).uniform(0.5, 2.0, size=shape).astype(np.float32)
+    f = jax.jit(matrix_sum) if jit else matrix_sum
+    np.testing.assert_allclose(float(f(k)), np.sum(k.astype(np.float64)), rtol=1e-6)
+    np.testing.assert_array_equal(jax.grad(f)(jnp.asarray(k)), np.ones(shape, np.float32))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(float(f(jnp.asarray(k, jnp.float64))), np.sum(k.astype(np.float64)), rtol=1e-14)
