@@ -17,13 +17,13 @@ The neighbours are *found* without gradients and their distances then
 samples and small distances (the ones that matter here) are exact:
 
 * **CPU, d <=** :data:`TREE_MAX_DIM`: scipy's k-d tree (``cKDTree``) on the
-  host, through :func:`jax.pure_callback`: O(n log n) in low dimension. The
-  two trees (of ``x`` and of ``y``) are built at once, and the two searches
-  (``x`` among ``x``, ``x`` among ``y``) run as blocks of rows shared out
-  among one thread per core the process may use. Not with one usable core,
-  where JAX's host callback can wait forever
-  (:func:`divergences._sort.host_callbacks_usable`).
-* **GPU, TPU, and CPU at higher d** (and with one usable core): blocked
+  host, through a host call (:func:`divergences._sort.host_call`): O(n log n)
+  in low dimension. The two trees (of ``x`` and of ``y``) are built at once,
+  and the two searches (``x`` among ``x``, ``x`` among ``y``) run as blocks
+  of rows shared out among one thread per core the process may use. Not
+  where host calls are unusable (one usable core on a JAX without buffer
+  callbacks, see :func:`divergences._sort.host_callbacks_usable`).
+* **GPU, TPU, and CPU at higher d** (and where host calls are unusable): blocked
   brute force (``lax.map`` over blocks of ``x``, one ``[block_size, n + m]``
   matrix of squared distances at a time, then ``lax.top_k``), memory
   ``O(block_size * (n + m))``. The squared distances come from coordinate
@@ -178,13 +178,12 @@ def _tree_search(x: np.ndarray, y: np.ndarray, k: int, cx: int, cy: int, threads
 
 
 def _tree_candidates(x: jax.Array, y: jax.Array, k: int, cx: int, cy: int):
-    def host(x, y):
-        # Host copies on this thread, before the pool (see divergences._sort._host_many).
-        return _tree_search(np.asarray(x), np.asarray(y), k, cx, cy, _sort.usable_cores())
+    def host(outs, x, y):
+        outs[0][...], outs[1][...] = _tree_search(x, y, k, cx, cy, _sort.usable_cores())
 
     n = x.shape[0]
     out = (jax.ShapeDtypeStruct((n,), jnp.int32), jax.ShapeDtypeStruct((n,), jnp.int32))
-    return jax.pure_callback(host, out, x, y, vmap_method="sequential")
+    return _sort.host_call(host, out, x, y, vmap_method="sequential")
 
 
 def _kth_positive_index(a: jax.Array, b: jax.Array, idx: jax.Array, k: int) -> jax.Array:

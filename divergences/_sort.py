@@ -15,10 +15,12 @@ dispatch. It chooses the sort per platform with :func:`jax.lax.platform_dependen
 and by size:
 
 * **CPU, calls of at least** :data:`HOST_SORT_MIN_SIZE` **values**
-  (:data:`HOST_ARGSORT_MIN_SIZE` for a permutation), **two usable cores or
-  more** (:func:`host_callbacks_usable`): a host
-  call (:func:`jax.pure_callback`) into NumPy. Values only
-  (:func:`sort` without differentiation) use ``np.sort``. A permutation
+  (:data:`HOST_ARGSORT_MIN_SIZE` for a permutation), **where host calls
+  are usable** (:func:`host_callbacks_usable`): a host call
+  (:func:`host_call`) into NumPy, which writes straight into XLA's output
+  buffers where JAX has buffer callbacks. Values only
+  (:func:`sort` without differentiation) are copied into the output and
+  sorted there in place by NumPy's sort. A permutation
   (:func:`argsort`) packs each float32 key, mapped to an order-preserving
   integer, with its index into one int64 and sorts those with ``np.sort``
   (NumPy's SIMD quicksort): a *stable* argsort several times faster than
@@ -63,13 +65,15 @@ __all__ = ["argsort", "argsort_many", "sort", "sort_many", "sort_with_permutatio
 
 
 # --------------------------------------------------------------------------
-# Host (NumPy) implementations, used on CPU. ``axis`` is negative, so that the
-# leading axes that ``vmap`` adds (``vmap_method="expand_dims"``) do not move it.
+# Host (NumPy) implementations, used on CPU. Each writes its result into
+# ``out`` (a NumPy view of the output buffer, see :func:`host_call`). ``axis``
+# is negative, so that the leading axes that ``vmap`` adds
+# (``vmap_method="expand_dims"``) do not move it.
 
-
-def _last(x: np.ndarray, axis: int) -> np.ndarray:
-    return np.ascontiguousarray(np.moveaxis(np.asarray(x), axis, -1))
-
+try:
+    from jax.experimental.buffer_callback import buffer_callback as _buffer_callback
+except ImportError:  # a JAX without buffer callbacks: host_call falls back to pure_callback
+    _buffer_callback = None
 
 # Rows of at least this many values in all are sorted by several threads
 # (NumPy's sorts release the GIL).
@@ -85,53 +89,84 @@ def usable_cores() -> int:
 
 
 def host_callbacks_usable() -> bool:
-    """Whether this process may call the host (:func:`jax.pure_callback`) from a CPU program.
+    """Whether this process may call the host (:func:`host_call`) from a CPU program.
 
-    JAX copies a callback's arguments into new CPU arrays, and that copy runs
-    on the XLA CPU client's thread pool, which has one thread per usable core.
-    With one usable core (an affinity mask of one CPU: ``taskset -c 0``, a
-    one-core batch-system slot) that thread is the one running the program
-    that waits on the callback, and reading the arguments waited forever in
-    our tests (JAX 0.10). The host paths are then not taken: XLA's sort and
-    the brute-force neighbour search give the same values.
+    Always, where JAX has buffer callbacks (the host writes into XLA's own
+    buffers). Without them :func:`host_call` is a :func:`jax.pure_callback`,
+    and JAX copies its arguments into new CPU arrays on the XLA CPU client's
+    thread pool, which has one thread per usable core. With one usable core
+    (an affinity mask of one CPU: ``taskset -c 0``, a one-core batch-system
+    slot) that thread is the one running the program that waits on the
+    callback, and reading the arguments waited forever in our tests (JAX
+    0.10). The host paths are then not taken: XLA's sort and the brute-force
+    neighbour search give the same values.
     """
-    return usable_cores() >= 2
+    return _buffer_callback is not None or usable_cores() >= 2
 
 
-def _by_rows(fn, x: np.ndarray, out_dtype, *, in_place: bool = False) -> np.ndarray:
-    """``fn`` applied to blocks of rows of ``x`` (along the last axis), in threads when large.
+def host_call(fn, out_types, *xs, vmap_method: str):
+    """``fn(outs, *arrays)`` run on the host from a CPU program; returns the outputs.
 
-    With ``in_place``, ``fn`` sorts its block in place and ``x`` is returned.
+    ``fn`` receives NumPy arrays: the outputs (shapes and dtypes of the
+    :class:`jax.ShapeDtypeStruct` tuple ``out_types``) to fill in place, and
+    the inputs, which it must not write. Where JAX has buffer callbacks
+    (:mod:`jax.experimental.buffer_callback`) the arrays are views of XLA's
+    own buffers, so nothing is copied in or out: for a million-value sort
+    that copying is a third of the call. Otherwise this is a
+    :func:`jax.pure_callback` that allocates the outputs. ``fn`` must not keep
+    the arrays after it returns. Not differentiable (callers put it under a
+    custom derivative or ``stop_gradient``).
+    """
+    out_types = tuple(out_types)
+    if _buffer_callback is not None:
+
+        def in_place(ctx, outs, *args):
+            del ctx
+            fn(tuple(np.asarray(o) for o in outs), *(np.asarray(a) for a in args))
+
+        return tuple(_buffer_callback(in_place, out_types, vmap_method=vmap_method)(*xs))
+
+    def returning(*args):
+        # Host copies of the arguments are taken here, on the calling thread,
+        # not by a pool's threads (see host_callbacks_usable).
+        args = tuple(np.asarray(a) for a in args)
+        outs = tuple(np.empty(t.shape, t.dtype) for t in out_types)
+        fn(outs, *args)
+        return outs
+
+    return tuple(jax.pure_callback(returning, out_types, *xs, vmap_method=vmap_method))
+
+
+def _by_rows(fn, out: np.ndarray, *xs: np.ndarray) -> None:
+    """``fn(out_block, *x_blocks)`` over blocks of rows (all but the last axis), in threads when large.
+
+    ``out`` and ``xs`` have the same leading shape; ``out`` is C-contiguous.
     """
     workers = min(usable_cores(), 8)
-    rows = x.reshape(-1, x.shape[-1])
-    if workers < 2 or rows.shape[0] < 2 or x.size < _PARALLEL_MIN_SIZE:
-        return fn(x)
-    out = rows if in_place else np.empty(rows.shape, out_dtype)
-    bounds = np.linspace(0, rows.shape[0], min(workers, rows.shape[0]) + 1).astype(int)
+    outs = out.reshape(math.prod(out.shape[:-1]), out.shape[-1])
+    rows = [x.reshape(outs.shape[0], x.shape[-1]) for x in xs]
+    if workers < 2 or outs.shape[0] < 2 or out.size < _PARALLEL_MIN_SIZE:
+        fn(outs, *rows)
+        return
+    bounds = np.linspace(0, outs.shape[0], min(workers, outs.shape[0]) + 1).astype(int)
 
     def work(i):
-        block = rows[bounds[i] : bounds[i + 1]]
-        if in_place:
-            fn(block)
-        else:
-            out[bounds[i] : bounds[i + 1]] = fn(block)
+        block = slice(bounds[i], bounds[i + 1])
+        fn(outs[block], *(r[block] for r in rows))
 
     with concurrent.futures.ThreadPoolExecutor(len(bounds) - 1) as pool:
         list(pool.map(work, range(len(bounds) - 1)))
-    return out.reshape(x.shape)
 
 
-def _np_argsort(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Stable argsort along ``axis``, moved last, as int32 (see the module docstring)."""
-    x = _last(x, axis)
-    return _by_rows(_np_argsort_last, x, np.int32)
+def _np_argsort(out: np.ndarray, x: np.ndarray, axis: int) -> None:
+    """Stable argsort of ``x`` along ``axis``, moved last, as int32 into ``out`` (see the module docstring)."""
+    _by_rows(_argsort_rows, out, np.moveaxis(x, axis, -1))
 
 
-def _np_argsort_last(x: np.ndarray) -> np.ndarray:
+def _argsort_rows(out: np.ndarray, x: np.ndarray) -> None:
     n = x.shape[-1]
     if n == 0:
-        return np.zeros(x.shape, np.int32)
+        return
     if x.dtype == np.float32 and n < 2**31:
         # Adding 0 turns -0.0 into +0.0, so that the two compare equal.
         bits = (x + np.float32(0)).view(np.int32)
@@ -141,32 +176,24 @@ def _np_argsort_last(x: np.ndarray) -> np.ndarray:
         packed = keys.astype(np.int64) << np.int64(32)
         packed |= np.arange(n, dtype=np.int64)
         packed.sort(axis=-1)
-        return packed.astype(np.int32)  # keeps the low 32 bits: the index
-    return np.argsort(x + x.dtype.type(0), axis=-1, kind="stable").astype(np.int32)
+        np.copyto(out, packed, casting="unsafe")  # keeps the low 32 bits: the index
+        return
+    out[...] = np.argsort(x + x.dtype.type(0), axis=-1, kind="stable")
 
 
-def _np_sort(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    y = _last(x, axis)
-    if y is x or not y.flags.writeable or not y.flags.owndata:
-        return _by_rows(lambda r: np.sort(r, axis=-1), y, y.dtype)
-
-    def in_place(r):
-        r.sort(axis=-1)
-        return r
-
-    return _by_rows(in_place, y, y.dtype, in_place=True)  # on the transposed copy
+def _np_sort(out: np.ndarray, x: np.ndarray, axis: int) -> None:
+    """``x`` sorted along ``axis``, moved last, into ``out``: a copy, sorted in place."""
+    np.copyto(out, np.moveaxis(x, axis, -1))
+    _by_rows(lambda rows: rows.sort(axis=-1), out)
 
 
-def _np_searchsorted(a: np.ndarray, v: np.ndarray, side: str) -> np.ndarray:
-    a = np.asarray(a)
-    v = np.asarray(v)
-    batch = np.broadcast_shapes(a.shape[:-1], v.shape[:-1])
+def _np_searchsorted(out: np.ndarray, a: np.ndarray, v: np.ndarray, side: str) -> None:
+    batch = out.shape[:-1]
     a = np.broadcast_to(a, batch + a.shape[-1:]).reshape(-1, a.shape[-1])
-    v2 = np.broadcast_to(v, batch + v.shape[-1:]).reshape(-1, v.shape[-1])
-    out = np.empty(v2.shape, np.int32)
+    v = np.broadcast_to(v, out.shape).reshape(-1, v.shape[-1])
+    rows = out.reshape(-1, out.shape[-1])
     for i in range(a.shape[0]):
-        out[i] = np.searchsorted(a[i], v2[i], side=side)
-    return out.reshape(batch + v.shape[-1:])
+        rows[i] = np.searchsorted(a[i], v[i], side=side)
 
 
 # --------------------------------------------------------------------------
@@ -229,18 +256,16 @@ def _xla_sort(xs, axis):
 
 
 def _host_many(fn, axis):
-    def run(*xs):
-        # The callback receives JAX arrays: their host copies are taken once,
-        # here, not by the pool's threads. Reading them waits on XLA's CPU
-        # thread pool, which with one usable core is the thread running this
-        # callback (a wait that never ends): host_callbacks_usable keeps such
-        # machines off this path.
-        xs = tuple(np.asarray(x) for x in xs)
+    """``fn(out, x, axis)`` for each pair of outputs and inputs: the arrays side by side when large."""
+
+    def run(outs, *xs):
         if len(xs) > 1 and sum(x.size for x in xs) >= _PARALLEL_MIN_SIZE and usable_cores() > 1:
-            # Large arrays side by side (NumPy's sorts release the GIL).
+            # NumPy's sorts release the GIL.
             with concurrent.futures.ThreadPoolExecutor(len(xs)) as pool:
-                return tuple(pool.map(lambda x: fn(x, axis=axis), xs))
-        return tuple(fn(x, axis=axis) for x in xs)
+                list(pool.map(lambda pair: fn(*pair, axis), zip(outs, xs)))
+        else:
+            for out, x in zip(outs, xs):
+                fn(out, x, axis)
 
     return run
 
@@ -252,7 +277,7 @@ def _dispatch(xs, axis, host_fn, xla_fn, out_dtype):
 
     def on_cpu(*xs):
         outs = tuple(jax.ShapeDtypeStruct(_moved_shape(x.shape, axis), out_dtype or x.dtype) for x in xs)
-        return jax.pure_callback(_host_many(host_fn, axis), outs, *xs, vmap_method="expand_dims")
+        return host_call(_host_many(host_fn, axis), outs, *xs, vmap_method="expand_dims")
 
     return jax.lax.platform_dependent(*xs, cpu=on_cpu, default=lambda *xs: xla_fn(xs, axis))
 
@@ -396,7 +421,8 @@ def searchsorted(a: ArrayLike, v: ArrayLike, *, side: str = "left") -> jax.Array
 
     def on_cpu(a, v):
         out = jax.ShapeDtypeStruct(v.shape, jnp.int32)
-        return jax.pure_callback(lambda a, v: _np_searchsorted(a, v, side), out, a, v, vmap_method="broadcast_all")
+        fn = lambda outs, a, v: _np_searchsorted(outs[0], a, v, side)  # noqa: E731
+        return host_call(fn, (out,), a, v, vmap_method="broadcast_all")[0]
 
     def elsewhere(a, v):
         fn = lambda a, v: jnp.searchsorted(a, v, side=side, method="sort").astype(jnp.int32)

@@ -227,6 +227,7 @@ def test_nan_samples_under_jit_give_nan():
     assert np.isnan(jax.jit(dv.wasserstein_1d)(jnp.array([0.0, jnp.nan]), jnp.array([1.0, 2.0])))
 
 
+
 def test_bad_negative_weights():
     with pytest.raises(ValueError, match="`x_weights`"):
         dv.wasserstein_1d(jnp.array([0.0, 1.0]), jnp.array([1.0]), x_weights=jnp.array([1.0, -0.5]))
@@ -372,7 +373,7 @@ def test_sort_is_chosen_by_total_size():
     if jax.default_backend() != "cpu":
         pytest.skip("the host sort is the CPU path")
     if not _sort.host_callbacks_usable():
-        pytest.skip("one usable core: XLA sorts everything (test_one_usable_core_takes_no_host_callback_and_does_not_hang)")
+        pytest.skip("host calls unusable here: XLA sorts everything (test_host_paths_with_one_core_and_without_buffer_callbacks)")
     small, large = _sort.HOST_SORT_MIN_SIZE // 4, _sort.HOST_SORT_MIN_SIZE
     assert _callbacks(dv.wasserstein_1d, jnp.ones(small), jnp.ones(small)) == 0
     assert _callbacks(dv.wasserstein_1d, jnp.ones(large), jnp.ones(large)) == 1
@@ -457,39 +458,61 @@ def test_small_problem_program_is_estimated_cheap_on_cpu():
         assert "while" not in jax.jit(fn).lower(*args).as_text()
 
 
-ONE_CORE_SCRIPT = """
+HOST_PATH_SCRIPT = """
 import os, sys
-os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+one_core, buffers = sys.argv[1] == "1", sys.argv[2] == "1"
+if one_core:
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 import numpy as np, jax, jax.numpy as jnp
 import divergences as dv
 from divergences import _sort
-assert not _sort.host_callbacks_usable()
+if not buffers:  # as on a JAX without buffer callbacks: host_call is a pure_callback
+    _sort._buffer_callback = None
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.standard_normal((2500, 128)), jnp.float32)
 sort2 = jax.jit(lambda a, b: _sort.sort_many((a, b), 0))
-for _ in range(6):
+perm = jax.jit(lambda a: _sort.argsort(a, 0))
+where = jax.jit(lambda a, v: _sort.searchsorted(a, v, side="right"))
+calls = sum(f.lower(*args).as_text().count("callback") for f, args in
+            [(sort2, (x, x + 1)), (perm, (x,)), (where, (x.T, x.T[:, :50]))])
+for _ in range(6):  # repeated: the wait for the arguments did not always hang on the first call
     got = sort2(x, x + 1)[0]
 np.testing.assert_array_equal(got, np.sort(np.asarray(x), 0).T)
+np.testing.assert_array_equal(perm(x), np.argsort(np.asarray(x), 0, kind="stable").T)
+rows = np.sort(np.asarray(x).T, -1)
+np.testing.assert_array_equal(where(rows, rows[:, :50]), [np.searchsorted(r, r[:50], "right") for r in rows])
 a, b = jnp.asarray(rng.standard_normal((2500, 2)), jnp.float32), jnp.asarray(rng.standard_normal((2500, 2)), jnp.float32)
 for _ in range(3):
     sw = float(dv.sliced_wasserstein(a, b, jax.random.key(0), n_projections=128))
     kl = float(dv.knn_kl_divergence(a, b, k=5))
-print(sw, kl)
+print(_sort.host_callbacks_usable(), calls, sw, kl)
 """
 
 
-def test_one_usable_core_takes_no_host_callback_and_does_not_hang():
-    # JAX's host callback copies its arguments on the CPU client's thread pool,
-    # one thread per usable core; with one core the copy waited forever (JAX
-    # 0.10). With one usable core the XLA paths are taken; the child process
-    # must finish, with the same values as jnp.sort. The values of the kNN and
-    # sliced estimators on both paths are compared elsewhere (sort_path).
+@pytest.mark.parametrize("one_core,buffers", [(True, True), (True, False), (False, False)])
+def test_host_paths_with_one_core_and_without_buffer_callbacks(one_core, buffers):
+    # Host calls are buffer callbacks where JAX has them, and pure_callbacks
+    # otherwise. A pure_callback's arguments are copied on the CPU client's
+    # thread pool, one thread per usable core; with one core that copy waited
+    # forever (JAX 0.10), so that case takes the XLA paths. A buffer callback
+    # copies nothing and works with one core. Each child process must finish,
+    # with the sorts, permutations and insertion points of NumPy, and the
+    # sliced and kNN values of this process (default paths) to float rounding.
     import subprocess
     import sys
 
-    if not hasattr(os, "sched_setaffinity"):
+    if one_core and not hasattr(os, "sched_setaffinity"):
         pytest.skip("no CPU affinity on this OS")
-    out = subprocess.run([sys.executable, "-c", ONE_CORE_SCRIPT], capture_output=True, text=True, timeout=240)
+    if buffers and _sort._buffer_callback is None:
+        pytest.skip("this JAX has no buffer callbacks")
+    args = [sys.executable, "-c", HOST_PATH_SCRIPT, str(int(one_core)), str(int(buffers))]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
-    sw, kl = map(float, out.stdout.split())
-    assert np.isfinite(sw) and np.isfinite(kl)
+    usable, calls, sw, kl = out.stdout.split()
+    assert usable == str(buffers or not one_core)
+    assert (int(calls) == 3) == (usable == "True") and int(calls) in (0, 3)
+    rng = np.random.default_rng(0)
+    rng.standard_normal((2500, 128))
+    a, b = jnp.asarray(rng.standard_normal((2500, 2)), jnp.float32), jnp.asarray(rng.standard_normal((2500, 2)), jnp.float32)
+    np.testing.assert_allclose(float(sw), dv.sliced_wasserstein(a, b, jax.random.key(0), n_projections=128), rtol=1e-6)
+    np.testing.assert_allclose(float(kl), dv.knn_kl_divergence(a, b, k=5), rtol=1e-6)
