@@ -246,11 +246,29 @@ def _w(x, y, wx, wy, p, axis=-1):
     return s * _root(u, p)
 
 
+def _sorted_finite(*sorted_arrays: jax.Array) -> jax.Array:
+    """Whether every value of each array is finite, read off the ends of the sorted last axis.
+
+    Every sort of :mod:`divergences._sort` puts infinities and NaN (of either
+    sign) at the ends, so two values a row decide what a scan of all of them
+    would, without reading the samples again.
+    """
+    ok = jnp.asarray(True)
+    for a in sorted_arrays:
+        ok = ok & jnp.isfinite(a[..., 0]) & jnp.isfinite(a[..., -1])
+    return ok
+
+
+def _w_checked(x, y, wx, wy, p):
+    """W_p along the last axis (the root, scale-free), NaN where a sample is not finite."""
+    xs, ys, wxs, wys = _sorted_pair(x, y, wx, wy, -1)
+    s, u = _wpp_sorted(xs, ys, wxs, wys, p)
+    return jnp.where(_sorted_finite(xs, ys), s * _root(u, p), jnp.nan)
+
+
 # The numerical cores are jitted (an eager call compiles once per shape rather
 # than dispatching op by op); validation stays outside, so it runs eagerly.
-@functools.partial(jax.jit, static_argnames=("p",))
-def _w1d_core(x, y, wx, wy, p):
-    return _w(x, y, wx, wy, p)
+_w1d_core = jax.jit(_w_checked, static_argnames=("p",))
 
 
 # --------------------------------------------------------------------------
@@ -291,8 +309,7 @@ def _all_finite(x, y, axis=-1):
 
 def _w1d_checked(x, y, p):
     """Uniform-weight W_p along the last axis (any batch), NaN where a sample is not finite."""
-    ok = _all_finite(x, y)
-    return jnp.where(ok, _w(x, y, None, None, p), jnp.nan)
+    return _w_checked(x, y, None, None, p)
 
 
 def _w1d_steps(x, y, p):
@@ -476,11 +493,10 @@ def wasserstein_1d(
     x, y, wx, wy = bcast(x), bcast(y), bcast(wx), bcast(wy)
     if wx is None and wy is None and batch == () and _inline_fits(x.shape[-1], y.shape[-1], p):
         return _w1d_small(x, y, p)  # checks finiteness itself (NaN under jit; eager input is checked above)
-    value = _w1d_core(x, y, wx, wy, p)
-    if v.is_concrete(value):
+    value = _w1d_core(x, y, wx, wy, p)  # NaN for non-finite samples
+    if v.is_concrete(value) or (wx is None and wy is None):
         return value
-    ok = _all_finite(x, y) & okx & oky
-    return jnp.where(ok, value, jnp.nan)
+    return jnp.where(okx & oky, value, jnp.nan)
 
 
 # --------------------------------------------------------------------------

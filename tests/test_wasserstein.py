@@ -227,6 +227,27 @@ def test_nan_samples_under_jit_give_nan():
     assert np.isnan(jax.jit(dv.wasserstein_1d)(jnp.array([0.0, jnp.nan]), jnp.array([1.0, 2.0])))
 
 
+@pytest.mark.parametrize("n", [300, 5000])  # XLA's sort, the host sort (CPU)
+@pytest.mark.parametrize("weighted", [False, True])  # sorted values, sorted by a permutation
+def test_non_finite_samples_under_jit_give_nan_in_exactly_their_rows(n, weighted):
+    # The check reads the ends of the sorted samples, where every sort puts
+    # infinities and NaN of either sign. Oracle: rows with a non-finite
+    # sample are NaN, the others equal the all-finite computation.
+    rng = np.random.default_rng(n)
+    bad = [np.nan, -np.nan, np.inf, -np.inf, np.float32(np.frombuffer(np.uint32(0xFFC00001).tobytes(), np.float32)[0])]
+    x = rng.standard_normal((n, 2 * len(bad) + 1)).astype(np.float32)
+    y = rng.standard_normal((n + 7 if weighted else n, x.shape[1])).astype(np.float32)
+    kw = {"x_weights": jnp.asarray(rng.uniform(0.5, 1.5, x.shape), jnp.float32)} if weighted else {}
+    fn = jax.jit(lambda x, y: dv.wasserstein_1d(x, y, **kw))
+    clean = np.asarray(fn(x, y))
+    for col, value in enumerate(bad):
+        x[rng.integers(n), col] = value  # columns 0..4 in x, 5..9 in y, the last one clean
+        y[rng.integers(y.shape[0]), len(bad) + col] = value
+    got = np.asarray(fn(x, y))
+    assert np.isnan(got[:-1]).all(), got
+    np.testing.assert_array_equal(got[-1], clean[-1])
+    assert np.isfinite(clean).all()
+
 
 def test_bad_negative_weights():
     with pytest.raises(ValueError, match="`x_weights`"):
