@@ -111,8 +111,8 @@ def host_call(fn, out_types, *xs, vmap_method: str):
     :class:`jax.ShapeDtypeStruct` tuple ``out_types``) to fill in place, and
     the inputs, which it must not write. Where JAX has buffer callbacks
     (:mod:`jax.experimental.buffer_callback`) the arrays are views of XLA's
-    own buffers, so nothing is copied in or out: for a million-value sort
-    that copying is a third of the call. Otherwise this is a
+    own buffers, so nothing is copied in or out (for a large sort those
+    copies are a good part of the call's time). Otherwise this is a
     :func:`jax.pure_callback` that allocates the outputs. ``fn`` must not keep
     the arrays after it returns. Not differentiable (callers put it under a
     custom derivative or ``stop_gradient``).
