@@ -227,7 +227,8 @@ def _total_size(xs) -> int:
 def use_host_sort(size: int, *, permutation: bool = False) -> bool:
     """Whether a sort of ``size`` values in all goes to the host on CPU (elsewhere XLA always sorts).
 
-    Never with one usable core (see :func:`host_callbacks_usable`).
+    Never where host calls are unusable: one usable core on a JAX without
+    buffer callbacks (see :func:`host_callbacks_usable`).
     """
     return size >= (HOST_ARGSORT_MIN_SIZE if permutation else HOST_SORT_MIN_SIZE) and host_callbacks_usable()
 
