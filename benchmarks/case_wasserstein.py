@@ -2,7 +2,9 @@
 
 * ``wasserstein_1d``: :func:`divergences.wasserstein_1d` (W1) against
   ``scipy.stats.wasserstein_distance`` and POT's ``ot.wasserstein_1d``, for
-  n = m from 128 to 1e6 (two Gaussian samples, float32).
+  n = m from 128 to 1e6 (two Gaussian samples, float32), under ``jax.jit``.
+* ``wasserstein_1d_eager``: the same, called eagerly on NumPy arrays as a
+  script calls scipy (n = 128, 1,000 and 10,000).
 * ``sort_crossover``: our sort (:func:`divergences._sort.sort`, which picks
   the path by size) against each path forced, XLA's sort (as integer keys)
   and the host call, around ``HOST_SORT_MIN_SIZE``.
@@ -80,6 +82,30 @@ def wasserstein_1d_case(n: int) -> Case:
     )
 
 
+def wasserstein_1d_eager_case(n: int) -> Case:
+    """The call as a script writes it: NumPy float32 samples in, no ``jit`` of the caller's."""
+    x, y = _pair_1d(n)
+
+    def scipy_peer():
+        from scipy import stats
+
+        return lambda: stats.wasserstein_distance(x, y)
+
+    def pot_peer():
+        import ot
+
+        return lambda: ot.wasserstein_1d(x, y, p=1)
+
+    return Case(
+        name="wasserstein_1d_eager",
+        sizes=f"n={n}",
+        ours=lambda: dv.wasserstein_1d(x, y),
+        peers={"scipy": optional_peer(scipy_peer), "POT": optional_peer(pot_peer)},
+        n=n,
+        note="W1, m = n; an eager call on NumPy arrays (the transfer to the device included)",
+    )
+
+
 def sort_crossover_case(n: int) -> Case:
     from divergences import _sort
 
@@ -145,11 +171,13 @@ def cases(quick: bool) -> list[Case]:
     if quick:
         return [
             *(wasserstein_1d_case(n) for n in (100, 1_000, 10_000)),
+            wasserstein_1d_eager_case(100),
             sliced_wasserstein_case(500, 8, 16),
             sliced_floor_case(500, 8, 16),
             sort_crossover_case(1_000),
         ]
     out = [wasserstein_1d_case(n) for n in (128, 256, 512, 1_000, 10_000, 100_000, 1_000_000)]
+    out += [wasserstein_1d_eager_case(n) for n in (128, 1_000, 10_000)]
     out += [sort_crossover_case(n) for n in (512, 1_024, 2_048, 4_096, 8_192)]
     out += [sliced_floor_case(10_000, 784, 128)]
     # Scaling in n at fixed d and directions (3 decades).

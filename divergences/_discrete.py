@@ -215,6 +215,7 @@ def _named(p: jax.Array, q: jax.Array, *, kind: str, axis: int, tol: float) -> j
     return _reduce(_NAMED_TERMS[kind](p, q), p, q, axis, _UPPER.get(kind), tol)
 
 
+@v.compiled_when_eager
 def kl_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
     r"""Kullback-Leibler divergence KL(p || q) between discrete distributions.
 
@@ -247,6 +248,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
     return _named(p, q, kind="kl", axis=axis, tol=tol)
 
 
+@v.compiled_when_eager
 def total_variation(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
     r"""Total variation distance between discrete distributions.
 
@@ -274,6 +276,7 @@ def total_variation(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
     return _named(p, q, kind="total_variation", axis=axis, tol=tol)
 
 
+@v.compiled_when_eager
 def js_divergence(p: ArrayLike, q: ArrayLike, *, axis: int = -1) -> jax.Array:
     r"""Jensen-Shannon divergence between discrete distributions (weights 1/2, nats).
 
@@ -362,6 +365,7 @@ def _callable_terms(f: Callable, p: jax.Array, q: jax.Array, slope_at_infinity, 
     return jnp.where(pos_q, inner, at_zero_q)
 
 
+@v.compiled_when_eager
 def f_divergence(
     p: ArrayLike,
     q: ArrayLike,

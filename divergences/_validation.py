@@ -20,6 +20,7 @@ helpers of this module, so that bad input fails the same way everywhere:
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import functools
 import operator
@@ -157,6 +158,81 @@ def checked(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+# Top-level arguments that an eager fast path passes as static values.
+_STATIC_TYPES = (bool, int, float, str, np.generic)
+_EAGER_CACHE_SIZE = 64
+
+
+def compiled_when_eager(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run an eager call of the estimator ``fn`` as one compiled program.
+
+    An eager call otherwise dispatches each conversion and check op by op, a
+    cost that dwarfs the arithmetic of a small problem. When every top-level
+    argument is a concrete array (traced), ``None`` or a Python / NumPy
+    scalar or string (static), the call runs ``jax.jit(fn)``, compiled once
+    per combination of static values (and, inside ``jit``, of shapes and
+    dtypes). Under ``jit`` the library's value checks cannot raise and poison
+    the result with NaN instead, so a result holding NaN is recomputed by the
+    eager ``fn``, whose checks raise the error an eager call promises (or
+    return the same NaN); so is a call whose compilation fails (a shape
+    error, an option given as an array), so that its error is the eager
+    one. Any other call (a list, a pytree, a tracer from an enclosing
+    transformation) goes straight to ``fn``.
+
+    Only for functions whose every value check poisons the result with NaN
+    under ``jit`` and that warn on nothing at run time.
+    """
+    cache: collections.OrderedDict[Any, Callable] = collections.OrderedDict()
+
+    def compile_for(n_args, keys, mask, statics):
+        def body(dynamic):
+            it = iter(dynamic)
+            values = [next(it) if dyn else value for dyn, value in zip(mask, statics)]
+            return fn(*values[:n_args], **dict(zip(keys, values[n_args:])))
+
+        return jax.jit(body)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        values = (*args, *kwargs.values())
+        mask = []
+        for value in values:
+            if isinstance(value, jax.core.Tracer) or not (
+                value is None or isinstance(value, _STATIC_TYPES) or isinstance(value, (jax.Array, np.ndarray))
+            ):
+                return fn(*args, **kwargs)
+            mask.append(isinstance(value, (jax.Array, np.ndarray)))
+        statics = tuple(None if dyn else value for dyn, value in zip(mask, values))
+        # Types too: 1, 1.0 and True are equal and hash alike, but are different options.
+        signature = (len(args), tuple(kwargs), tuple(mask), statics, tuple(map(type, statics)))
+        compiled = cache.get(signature)
+        if compiled is None:
+            compiled = cache[signature] = compile_for(len(args), tuple(kwargs), mask, statics)
+            if len(cache) > _EAGER_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(signature)
+        try:
+            out = compiled([value for dyn, value in zip(mask, values) if dyn])
+        except Exception:  # noqa: BLE001 - the eager call gives its own error (or accepts a concrete option)
+            return fn(*args, **kwargs)
+        leaves = (out,) if isinstance(out, jax.Array) else jax.tree_util.tree_leaves(out)
+        if any(_holds_nan(leaf) for leaf in leaves):
+            return fn(*args, **kwargs)  # the eager checks name the bad argument
+        return out
+
+    return wrapper
+
+
+def _holds_nan(x: Any) -> bool:
+    return _inexact(x.dtype) and bool(np.isnan(np.asarray(x)).any())
+
+
+@functools.lru_cache(maxsize=64)
+def _inexact(dtype: Any) -> bool:
+    return bool(jnp.issubdtype(dtype, jnp.inexact))
+
+
 def _is_array(x: Any) -> bool:
     """Arrays travel through ``jit`` as traced arguments; anything else is static."""
     return isinstance(x, (jax.Array, np.ndarray))
@@ -247,10 +323,13 @@ def check_scalar(
     """
     if isinstance(value, (bool, complex)) or isinstance(value, str):
         raise fail(name, f"must be a real number; got {value!r}")
-    arr = jnp.asarray(value)
+    xp = _namespace(value)  # numpy for a Python number or a concrete array: no device dispatch
+    arr = xp.asarray(value)
+    if xp is np and not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_) or jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise fail(name, f"must be a real number; got {value!r}")
     if arr.ndim != 0:
         raise fail(name, f"must be a scalar; got shape {arr.shape}")
-    ok = jnp.isfinite(arr) if (low is not None or high is not None) else ~jnp.isnan(arr)
+    ok = xp.isfinite(arr) if (low is not None or high is not None) else ~xp.isnan(arr)
     desc = []
     if low is not None:
         ok = ok & ((arr >= low) if low_inclusive else (arr > low))
@@ -269,10 +348,23 @@ def check_scalar(
 
 def float_dtype(*arrays: Any) -> jnp.dtype:
     """The dtype the library computes in: at least float32 (bf16/f16 accumulate in f32)."""
+    if all(isinstance(a, (jax.Array, np.ndarray)) and not getattr(a, "weak_type", False) for a in arrays):
+        # Arrays of committed dtypes: the promotion depends on the dtypes (and the x64 flag) alone.
+        return _float_dtype_of(tuple(a.dtype for a in arrays), bool(jax.config.jax_enable_x64))
+    return _float_dtype_uncached(*arrays)
+
+
+def _float_dtype_uncached(*arrays: Any) -> jnp.dtype:
     dtype = jnp.result_type(*arrays, jnp.float32) if arrays else jnp.dtype(jnp.float32)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.dtype(jnp.float32)
     return jnp.promote_types(dtype, jnp.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _float_dtype_of(dtypes: tuple, x64: bool) -> jnp.dtype:
+    del x64  # part of the cache key: float64 promotes differently without it
+    return _float_dtype_uncached(*dtypes)
 
 
 def as_float_array(name: str, x: Any, *, dtype: Any = None, min_ndim: int = 0, ndim: int | None = None) -> jax.Array:
@@ -291,7 +383,9 @@ def as_float_array(name: str, x: Any, *, dtype: Any = None, min_ndim: int = 0, n
         raise fail(name, f"must be real; got dtype {arr.dtype}")
     if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
         raise fail(name, f"must be numeric; got dtype {arr.dtype}")
-    arr = arr.astype(dtype if dtype is not None else float_dtype(arr))
+    target = dtype if dtype is not None else float_dtype(arr)
+    if arr.dtype != target or getattr(arr, "weak_type", False):
+        arr = arr.astype(target)
     if ndim is not None and arr.ndim != ndim:
         raise fail(name, f"must have {ndim} dimension(s); got shape {arr.shape}")
     if arr.ndim < min_ndim:
@@ -341,19 +435,17 @@ def require(name: str, ok: Any, problem: str) -> jax.Array:
     (under ``jit``/``vmap``/``grad`` with no checking requested) do nothing.
 
     Returns:
-      ``all(ok)`` as a boolean scalar, for callers that poison their output
-      with NaN when the check fails under a transformation.
+      ``all(ok)`` for callers that poison their output with NaN when the
+      check fails under a transformation: a traced boolean scalar there, the
+      Python ``True`` in an eager call that did not raise.
     """
-    if isinstance(ok, (np.ndarray, np.bool_, bool)):
-        ok_all = bool(np.all(ok))
-        if not ok_all:
+    if isinstance(ok, (np.ndarray, np.bool_, bool)) or is_concrete(ok):
+        # Eager: one host-side reduction (a view for CPU arrays), no device dispatch.
+        if not np.all(np.asarray(ok)):
             raise fail(name, problem)
-        return jnp.asarray(True)
-    ok_all = jnp.all(jnp.asarray(ok))
-    if is_concrete(ok_all):
-        if not bool(ok_all):
-            raise fail(name, problem)
-    elif _CHECKIFY_ACTIVE.get():
+        return True
+    ok_all = jnp.all(ok)
+    if _CHECKIFY_ACTIVE.get():
         checkify.check(ok_all, f"`{name}` {problem}")
     return ok_all
 

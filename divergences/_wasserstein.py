@@ -389,6 +389,7 @@ def _prepare_weights(name, w, shape, samples_name):
 # Exact 1-D.
 
 
+@v.compiled_when_eager
 def wasserstein_1d(
     x: ArrayLike,
     y: ArrayLike,
