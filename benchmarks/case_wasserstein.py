@@ -8,6 +8,8 @@
 * ``sort_crossover``: our sort (:func:`divergences._sort.sort`, which picks
   the path by size) against each path forced, XLA's sort (as integer keys)
   and the host call, around ``HOST_SORT_MIN_SIZE``.
+* ``sliced_wasserstein_eager``: :func:`divergences.sliced_wasserstein`
+  called eagerly on NumPy arrays, against POT, at small n (d = 16, L = 50).
 * ``sliced_wasserstein_floor``: the two projections ``[n, d] @ [d, L]``
   alone (the floor), with the whole ``sliced_wasserstein`` as its peer: the
   ratio is our time over the floor (goal: at most 1.5).
@@ -167,6 +169,26 @@ def sliced_wasserstein_case(n: int, d: int, n_projections: int) -> Case:
     )
 
 
+def sliced_wasserstein_eager_case(n: int, d: int, n_projections: int) -> Case:
+    """The call as a script writes it: NumPy float32 clouds in, no ``jit`` of the caller's."""
+    x, y = _clouds(n, d)
+    key = jax.random.key(0)
+
+    def pot_peer():
+        import ot
+
+        return lambda: ot.sliced_wasserstein_distance(x, y, n_projections=n_projections, p=2, seed=0)
+
+    return Case(
+        name="sliced_wasserstein_eager",
+        sizes=f"n={n}, d={d}, directions={n_projections}",
+        ours=lambda: dv.sliced_wasserstein(x, y, key, n_projections=n_projections),
+        peers={"POT": optional_peer(pot_peer)},
+        n=n,
+        note="SW2, m = n; an eager call on NumPy arrays (the transfer to the device included)",
+    )
+
+
 def cases(quick: bool) -> list[Case]:
     if quick:
         return [
@@ -180,6 +202,7 @@ def cases(quick: bool) -> list[Case]:
     out += [wasserstein_1d_eager_case(n) for n in (128, 1_000, 10_000)]
     out += [sort_crossover_case(n) for n in (512, 1_024, 2_048, 4_096, 8_192)]
     out += [sliced_floor_case(10_000, 784, 128)]
+    out += [sliced_wasserstein_eager_case(n, 16, 50) for n in (100, 1_000)]
     # Scaling in n at fixed d and directions (3 decades).
     out += [sliced_wasserstein_case(n, 16, 8) for n in (100, 1_000, 10_000, 100_000)]
     # The grid over dimension and directions, MNIST-sized included.

@@ -45,6 +45,7 @@ def _both_counts(x, y, edges, lo, hi, nbins):
     return _counts(x, edges, lo, hi, nbins), _counts(y, edges, lo, hi, nbins)
 
 
+@v.compiled_when_eager
 def binned_divergence(
     x: ArrayLike,
     y: ArrayLike,
@@ -110,6 +111,7 @@ def binned_divergence(
     x, y = x.astype(dtype), y.astype(dtype)
     edges = None
     lo = hi = None
+    edges_ok = True
     if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
         nbins = v.check_int("bins", bins, minimum=1)
         if range is None:
@@ -135,7 +137,7 @@ def binned_divergence(
         edges = v.as_float_array("bins", bins, ndim=1).astype(dtype)
         if edges.shape[0] < 2:
             raise v.fail("bins", f"as edges needs at least 2 values; got shape {edges.shape}")
-        v.require("bins", jnp.all(jnp.diff(edges) > 0) & jnp.all(jnp.isfinite(edges)), "as edges must be finite and strictly increasing")
+        edges_ok = v.require("bins", jnp.all(jnp.diff(edges) > 0) & jnp.all(jnp.isfinite(edges)), "as edges must be finite and strictly increasing")
         nbins = edges.shape[0] - 1
     cx, cy = _both_counts(x, y, edges, lo, hi, nbins)
     v.require("x", jnp.sum(cx) > 0, "has no sample inside the bins")
@@ -145,5 +147,5 @@ def binned_divergence(
     value = fn(p, q)
     if v.is_concrete(value):
         return value
-    ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y)) & (jnp.sum(cx) > 0) & (jnp.sum(cy) > 0)
+    ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y)) & (jnp.sum(cx) > 0) & (jnp.sum(cy) > 0) & edges_ok
     return jnp.where(ok, value, jnp.nan)

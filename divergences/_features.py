@@ -316,6 +316,7 @@ def frechet_compute(state_x: FrechetState, state_y: FrechetState) -> jax.Array:
     return value if v.is_concrete(value) else jnp.where(ok, value, jnp.nan)
 
 
+@v.compiled_when_eager
 def frechet_distance(x_features: ArrayLike, y_features: ArrayLike) -> jax.Array:
     r"""The Fréchet distance (FID formula) between Gaussians fitted to two feature sets.
 

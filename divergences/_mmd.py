@@ -497,6 +497,7 @@ def _weighted_kernel_sum(gram, a, b, block_size, exclude_diagonal, wa, wb):
     return jnp.sum(jax.lax.map(jax.checkpoint(block), jnp.arange(nb)))
 
 
+@v.compiled_when_eager(traced=("bandwidth",))
 def mmd(
     x: ArrayLike,
     y: ArrayLike,

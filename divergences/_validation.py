@@ -24,6 +24,7 @@ import collections
 import contextvars
 import functools
 import operator
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -163,7 +164,7 @@ _STATIC_TYPES = (bool, int, float, str, np.generic)
 _EAGER_CACHE_SIZE = 64
 
 
-def compiled_when_eager(fn: Callable[..., T]) -> Callable[..., T]:
+def compiled_when_eager(fn: Callable[..., T] | None = None, *, traced: tuple[str, ...] = ()) -> Callable[..., T]:
     """Run an eager call of the estimator ``fn`` as one compiled program.
 
     An eager call otherwise dispatches each conversion and check op by op, a
@@ -179,10 +180,17 @@ def compiled_when_eager(fn: Callable[..., T]) -> Callable[..., T]:
     one. Any other call (a list, a pytree, a tracer from an enclosing
     transformation) goes straight to ``fn``.
 
+    ``traced`` names keyword arguments whose Python numbers are passed as
+    traced values instead (a bandwidth: each new value would otherwise
+    compile a new program).
+
     Only for functions whose every value check poisons the result with NaN
     under ``jit`` and that warn on nothing at run time.
     """
+    if fn is None:
+        return functools.partial(compiled_when_eager, traced=traced)
     cache: collections.OrderedDict[Any, Callable] = collections.OrderedDict()
+    lock = threading.Lock()
 
     def compile_for(n_args, keys, mask, statics):
         def body(dynamic):
@@ -196,22 +204,24 @@ def compiled_when_eager(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args, **kwargs):
         values = (*args, *kwargs.values())
         mask = []
-        for value in values:
+        for key, value in zip((*(None,) * len(args), *kwargs), values):
             if isinstance(value, jax.core.Tracer) or not (
                 value is None or isinstance(value, _STATIC_TYPES) or isinstance(value, (jax.Array, np.ndarray))
             ):
                 return fn(*args, **kwargs)
-            mask.append(isinstance(value, (jax.Array, np.ndarray)))
+            number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+            mask.append(isinstance(value, (jax.Array, np.ndarray)) or (key in traced and number))
         statics = tuple(None if dyn else value for dyn, value in zip(mask, values))
         # Types too: 1, 1.0 and True are equal and hash alike, but are different options.
         signature = (len(args), tuple(kwargs), tuple(mask), statics, tuple(map(type, statics)))
-        compiled = cache.get(signature)
-        if compiled is None:
-            compiled = cache[signature] = compile_for(len(args), tuple(kwargs), mask, statics)
-            if len(cache) > _EAGER_CACHE_SIZE:
-                cache.popitem(last=False)
-        else:
-            cache.move_to_end(signature)
+        with lock:  # callers on several threads share the cache
+            compiled = cache.get(signature)
+            if compiled is None:
+                compiled = cache[signature] = compile_for(len(args), tuple(kwargs), mask, statics)
+                if len(cache) > _EAGER_CACHE_SIZE:
+                    cache.popitem(last=False)
+            else:
+                cache.move_to_end(signature)
         try:
             out = compiled([value for dyn, value in zip(mask, values) if dyn])
         except Exception:  # noqa: BLE001 - the eager call gives its own error (or accepts a concrete option)
@@ -524,6 +534,9 @@ def check_weights(name: str, w: Any, *, shape: tuple[int, ...], samples_name: st
     """Sample weights: the shape of the samples, non-negative, finite, positive total.
 
     The weights are returned normalised to sum to 1 along the last axis.
+    Under a transformation (values unknown, nothing raised), a weight vector
+    that breaks a rule comes back as NaN, so that every value computed from
+    it is NaN.
     """
     w = as_float_array(name, w)
     if w.shape != tuple(shape):
@@ -534,7 +547,10 @@ def check_weights(name: str, w: Any, *, shape: tuple[int, ...], samples_name: st
     require(name, wx >= 0, "has negative entries; weights must be >= 0")
     require(name, xp.sum(wx, axis=-1) > 0, "sums to 0; at least one weight must be positive")
     total = jnp.sum(w, axis=-1, keepdims=True)
-    return w / total
+    if xp is np:
+        return w / total
+    ok = jnp.all(jnp.isfinite(w) & (w >= 0), axis=-1, keepdims=True) & (total > 0)
+    return jnp.where(ok, w / total, jnp.nan)
 
 
 def check_key(name: str, key: Any) -> jax.Array:

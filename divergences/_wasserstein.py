@@ -530,19 +530,19 @@ def _directions(key, d: int, n_projections: int, dtype, orthogonal: bool) -> jax
 
 
 def _get_projections(key, projections, d, n_projections, dtype, orthogonal):
+    """``[d, L]`` directions, and whether they are all finite (for NaN-poisoning under ``jit``)."""
     if projections is None:
         if key is None:
             raise v.fail("key", "is None; pass a PRNG key or `projections`")
         key = v.check_key("key", key)
         n_projections = v.check_int("n_projections", n_projections, minimum=1)
-        return _directions(key, d, n_projections, dtype, orthogonal)
+        return _directions(key, d, n_projections, dtype, orthogonal), True
     theta = v.as_float_array("projections", projections, ndim=2)
     if theta.shape[0] != d:
         raise v.fail("projections", f"has shape {theta.shape}; it needs {d} rows (the samples' dimension) and one column per direction")
     if theta.shape[1] < 1:
         raise v.fail("projections", "has no columns (directions)")
-    v.check_finite("projections", theta)
-    return theta.astype(dtype)
+    return theta.astype(dtype), v.check_finite("projections", theta)
 
 
 @functools.partial(jax.jit, static_argnames=("p", "chunk_size"))
@@ -580,6 +580,7 @@ def _poison(ok, value):
     return jnp.where(ok, value, jnp.nan)
 
 
+@v.compiled_when_eager
 def sliced_wasserstein(
     x: ArrayLike,
     y: ArrayLike,
@@ -651,11 +652,13 @@ def sliced_wasserstein(
     if not isinstance(orthogonal, (bool, np.bool_)):
         raise v.fail("orthogonal", f"must be True or False; got {orthogonal!r}")
     x, y, wx, wy, ok = _prepare_clouds(x, y, x_weights, y_weights)
-    theta = _get_projections(key, projections, x.shape[1], n_projections, x.dtype, bool(orthogonal))
+    theta, finite_theta = _get_projections(key, projections, x.shape[1], n_projections, x.dtype, bool(orthogonal))
+    ok = ok & finite_theta
     s, u = _per_direction(x, y, wx, wy, theta, p, chunk_size)
     return _poison(ok, _root_mean(s, u, p))
 
 
+@v.compiled_when_eager
 def max_sliced_wasserstein(
     x: ArrayLike,
     y: ArrayLike,
@@ -719,7 +722,8 @@ def max_sliced_wasserstein(
     refine_steps = v.check_int("refine_steps", refine_steps, minimum=0)
     v.check_scalar("step_size", step_size, low=0, low_inclusive=False)
     x, y, wx, wy, ok = _prepare_clouds(x, y, x_weights, y_weights)
-    theta = _get_projections(key, projections, x.shape[1], n_projections, x.dtype, False)
+    theta, finite_theta = _get_projections(key, projections, x.shape[1], n_projections, x.dtype, False)
+    ok = ok & finite_theta
     theta = jax.lax.stop_gradient(theta)
     if not refine_steps:
         # The sampled maximum; its gradient is that of the maximising direction.

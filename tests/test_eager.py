@@ -38,6 +38,16 @@ _nan_x[7] = np.nan
 _inf_y = Y[:, 0].copy()
 _inf_y[3] = -np.inf
 
+KEY = jax.random.key(4)
+EDGES = np.linspace(-2.0, 2.5, 9, dtype=np.float32)
+THETA = _rng.normal(size=(2, 12)).astype(np.float32)
+_nan_cloud = X.copy()
+_nan_cloud[5, 1] = np.nan
+_inf_theta = THETA.copy()
+_inf_theta[1, 3] = np.inf
+_nan_theta = THETA.copy()
+_nan_theta[0, 0] = np.nan
+
 # name -> (function, valid calls as (args, kwargs), bad calls as (args, kwargs, message start))
 CASES = {
     "kl_divergence": (
@@ -74,6 +84,58 @@ CASES = {
             ((X[:, 0], _inf_y), {"p": 3}, "`y` contains NaN or infinite"),
             ((X[:, 0], Y[:, 0]), {"x_weights": -W}, "`x_weights` has negative"),
             ((X[:, 0], Y[:, 0]), {"x_weights": W * 0}, "`x_weights` sums to 0"),
+        ],
+    ),
+    "sliced_wasserstein": (
+        dv.sliced_wasserstein,
+        [
+            ((X, Y, KEY), {"n_projections": 16}),
+            ((X, Y, KEY), {"n_projections": 8, "p": 1, "orthogonal": True}),
+            ((X, Y, None), {"projections": THETA, "x_weights": W}),
+        ],
+        [
+            ((_nan_cloud, Y, KEY), {}, "`x` contains NaN"),
+            ((X, Y, None), {"projections": _inf_theta}, "`projections` contains NaN or infinite"),
+            ((X, Y, KEY), {"y_weights": -W[:40]}, "`y_weights` has negative"),
+        ],
+    ),
+    "max_sliced_wasserstein": (
+        dv.max_sliced_wasserstein,
+        [((X, Y, KEY), {"n_projections": 16}), ((X, Y, KEY), {"n_projections": 8, "refine_steps": 5, "step_size": 0.05})],
+        [((X, _nan_cloud[:40], KEY), {"refine_steps": 3}, "`y` contains NaN"), ((X, Y, None), {"projections": _nan_theta}, "`projections` contains NaN")],
+    ),
+    "frechet_distance": (
+        dv.frechet_distance,
+        [((X, Y), {}), ((X[:, :1], Y[:, :1]), {})],
+        [((_nan_cloud, Y), {}, "`x_features` contains NaN"), ((X, -np.inf * Y), {}, "`y_features` contains NaN or infinite")],
+    ),
+    "mmd": (
+        dv.mmd,
+        [
+            ((X, Y), {}),
+            ((X, Y), {"bandwidth": 0.7, "estimator": "biased"}),
+            ((X, Y), {"kernel": "laplace", "bandwidth": 2, "block_size": 16}),
+            ((X, Y), {"kernel": "energy", "y_weights": W[:40]}),
+            ((X, Y), {"bandwidth": np.float32(1.5), "estimator": "linear"}),
+        ],
+        [
+            ((_nan_cloud, Y), {}, "`x` contains NaN"),
+            ((X, Y), {"bandwidth": -1.0}, "`bandwidth` must be positive"),
+            ((X, Y), {"bandwidth": 1.0, "x_weights": -W}, "`x_weights` has negative"),
+            ((X, Y), {"y_weights": W[:40] * 0}, "`y_weights` sums to 0"),
+        ],
+    ),
+    "binned_divergence": (
+        dv.binned_divergence,
+        [
+            ((X[:, 0], Y[:, 0]), {"bins": 10}),
+            ((X[:, :1], Y[:, 0]), {"bins": EDGES, "divergence": "js"}),
+            ((X[:, 0], Y[:, 0]), {"bins": 7, "divergence": "tv"}),
+        ],
+        [
+            ((_nan_x, Y[:, 0]), {"bins": 10}, "`x` contains NaN"),
+            ((X[:, 0], Y[:, 0]), {"bins": EDGES[::-1]}, "`bins` as edges must be finite and strictly increasing"),
+            ((X[:, 0], Y[:, 0]), {"bins": np.array([10.0, 11.0, 12.0], np.float32)}, "`x` has no sample inside the bins"),
         ],
     ),
 }
@@ -130,17 +192,23 @@ def test_bad_values_raise_the_eager_error(fn, args, kwargs, message):
     assert np.isnan(np.asarray(_jitted(fn, args, kwargs))).any()
 
 
-def test_shape_and_option_errors_are_the_eager_ones():
-    for call in (
-        lambda f: f(P, Q[:, :4]),  # shapes that do not broadcast: raised while tracing
-        lambda f: f(P, Q, axis=np.asarray(0)),  # an option as an array: traced in the compiled route
-        lambda f: f(P, Q, axis=3),
-    ):
-        with pytest.raises(ValueError) as eager:
-            call(dv.kl_divergence.__wrapped__)
-        with pytest.raises(ValueError) as fast:
-            call(dv.kl_divergence)
-        assert str(fast.value) == str(eager.value)
+@pytest.mark.parametrize(
+    "fn,call",
+    [
+        (dv.kl_divergence, lambda f: f(P, Q[:, :4])),  # shapes that do not broadcast: raised while tracing
+        (dv.kl_divergence, lambda f: f(P, Q, axis=np.asarray(0))),  # an option as an array: traced in the compiled route
+        (dv.kl_divergence, lambda f: f(P, Q, axis=3)),
+        (dv.mmd, lambda f: f(X, Y, kernel="energy", bandwidth=1.0)),  # a traced bandwidth where none is allowed
+        (dv.sliced_wasserstein, lambda f: f(X, Y[:, :1], KEY)),
+    ],
+    ids=["broadcast", "axis-array", "axis-range", "energy-bandwidth", "dimensions"],
+)
+def test_shape_and_option_errors_are_the_eager_ones(fn, call):
+    with pytest.raises(ValueError) as eager:
+        call(fn.__wrapped__)
+    with pytest.raises(ValueError) as fast:
+        call(fn)
+    assert str(fast.value) == str(eager.value)
 
 
 # ---------------------------------------------------------------------------
@@ -191,13 +259,29 @@ def test_a_nan_result_is_recomputed_eagerly_and_raises():
     assert np.isnan(jax.jit(toy)(np.array([1.0, -1.0], np.float32)))
 
 
-def test_the_cache_keeps_the_most_recent_signatures():
+def test_the_cache_keeps_the_most_recent_signatures(monkeypatch):
+    monkeypatch.setattr(v, "_EAGER_CACHE_SIZE", 4)  # read at each call; the default holds 64
     toy, seen = _toy()
     x = np.ones(2, np.float32)
-    for s in range(v._EAGER_CACHE_SIZE + 1):
+    for s in range(5):
         toy(x, scale=float(s))
-    assert len(seen) == v._EAGER_CACHE_SIZE + 1
-    toy(x, scale=float(v._EAGER_CACHE_SIZE))  # the most recent: cached
-    assert len(seen) == v._EAGER_CACHE_SIZE + 1
+    assert len(seen) == 5
+    toy(x, scale=4.0)  # the most recent: cached
+    toy(x, scale=1.0)  # kept, and now the most recent
+    assert len(seen) == 5
     toy(x, scale=0.0)  # the oldest: evicted, traced again
-    assert len(seen) == v._EAGER_CACHE_SIZE + 2
+    assert len(seen) == 6
+
+
+def test_traced_options_compile_once_for_every_value():
+    seen = []
+
+    @v.compiled_when_eager(traced=("scale",))
+    def toy(x, *, scale=1.0, power=1):
+        seen.append(isinstance(scale, jax.core.Tracer))
+        return jnp.sum(x**power) * scale
+
+    x = np.arange(3.0, dtype=np.float32)
+    assert [float(toy(x, scale=s)) for s in (2.0, 3.0, 0.5)] == [6.0, 9.0, 1.5]
+    assert seen == [True]  # a bandwidth sweep: one program
+    assert float(toy(x, scale=1.0, power=2)) == 5.0 and seen == [True, True]  # other options stay static
