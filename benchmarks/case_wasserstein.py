@@ -54,10 +54,8 @@ def _clouds(n: int, d: int, seed: int = 0):
 SCIPY_MAX_N = 1_000_000
 
 
-def wasserstein_1d_case(n: int) -> Case:
-    x, y = _pair_1d(n)
-    xj, yj = jax.device_put(x), jax.device_put(y)
-    ours = jax.jit(dv.wasserstein_1d)
+def _w1d_peers(x: np.ndarray, y: np.ndarray) -> dict:
+    """scipy's and POT's W1 of the same NumPy samples."""
 
     def scipy_peer():
         from scipy import stats
@@ -69,40 +67,30 @@ def wasserstein_1d_case(n: int) -> Case:
 
         return lambda: ot.wasserstein_1d(x, y, p=1)
 
-    return Case(
-        name="wasserstein_1d",
-        sizes=f"n={n}",
-        ours=lambda: ours(xj, yj),
-        peers={
-            "scipy": optional_peer(scipy_peer)
-            if n <= SCIPY_MAX_N
-            else Skipped(f"about 30 s a call on 2 cores; timed up to n={SCIPY_MAX_N}"),
-            "POT": optional_peer(pot_peer),
-        },
-        n=n,
-        note="W1, m = n",
-    )
+    n = len(x)
+    return {
+        "scipy": optional_peer(scipy_peer)
+        if n <= SCIPY_MAX_N
+        else Skipped(f"about 30 s a call on 2 cores; timed up to n={SCIPY_MAX_N}"),
+        "POT": optional_peer(pot_peer),
+    }
+
+
+def wasserstein_1d_case(n: int) -> Case:
+    x, y = _pair_1d(n)
+    xj, yj = jax.device_put(x), jax.device_put(y)
+    ours = jax.jit(dv.wasserstein_1d)
+    return Case(name="wasserstein_1d", sizes=f"n={n}", ours=lambda: ours(xj, yj), peers=_w1d_peers(x, y), n=n, note="W1, m = n")
 
 
 def wasserstein_1d_eager_case(n: int) -> Case:
     """The call as a script writes it: NumPy float32 samples in, no ``jit`` of the caller's."""
     x, y = _pair_1d(n)
-
-    def scipy_peer():
-        from scipy import stats
-
-        return lambda: stats.wasserstein_distance(x, y)
-
-    def pot_peer():
-        import ot
-
-        return lambda: ot.wasserstein_1d(x, y, p=1)
-
     return Case(
         name="wasserstein_1d_eager",
         sizes=f"n={n}",
         ours=lambda: dv.wasserstein_1d(x, y),
-        peers={"scipy": optional_peer(scipy_peer), "POT": optional_peer(pot_peer)},
+        peers=_w1d_peers(x, y),
         n=n,
         note="W1, m = n; an eager call on NumPy arrays (the transfer to the device included)",
     )
