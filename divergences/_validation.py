@@ -205,12 +205,10 @@ def compiled_when_eager(fn: Callable[..., T] | None = None, *, traced: tuple[str
         values = (*args, *kwargs.values())
         mask = []
         for key, value in zip((*(None,) * len(args), *kwargs), values):
-            if isinstance(value, jax.core.Tracer) or not (
-                value is None or isinstance(value, _STATIC_TYPES) or isinstance(value, (jax.Array, np.ndarray))
-            ):
+            if isinstance(value, jax.core.Tracer) or not (value is None or isinstance(value, _STATIC_TYPES) or _is_array(value)):
                 return fn(*args, **kwargs)
             number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
-            mask.append(isinstance(value, (jax.Array, np.ndarray)) or (key in traced and number))
+            mask.append(_is_array(value) or (key in traced and number))
         statics = tuple(None if dyn else value for dyn, value in zip(mask, values))
         # Types too: 1, 1.0 and True are equal and hash alike, but are different options.
         signature = (len(args), tuple(kwargs), tuple(mask), statics, tuple(map(type, statics)))
@@ -543,14 +541,15 @@ def check_weights(name: str, w: Any, *, shape: tuple[int, ...], samples_name: st
         raise fail(name, f"has shape {w.shape} but `{samples_name}` needs weights of shape {tuple(shape)}")
     xp = _namespace(w)
     wx = np.asarray(w) if xp is np else w
-    require(name, xp.isfinite(wx), "contains NaN or infinite values")
-    require(name, wx >= 0, "has negative entries; weights must be >= 0")
-    require(name, xp.sum(wx, axis=-1) > 0, "sums to 0; at least one weight must be positive")
-    total = jnp.sum(w, axis=-1, keepdims=True)
+    finite, nonnegative = xp.isfinite(wx), wx >= 0
+    positive = xp.sum(wx, axis=-1, keepdims=True) > 0
+    require(name, finite, "contains NaN or infinite values")
+    require(name, nonnegative, "has negative entries; weights must be >= 0")
+    require(name, positive, "sums to 0; at least one weight must be positive")
+    normalised = w / jnp.sum(w, axis=-1, keepdims=True)
     if xp is np:
-        return w / total
-    ok = jnp.all(jnp.isfinite(w) & (w >= 0), axis=-1, keepdims=True) & (total > 0)
-    return jnp.where(ok, w / total, jnp.nan)
+        return normalised
+    return jnp.where(jnp.all(finite & nonnegative, axis=-1, keepdims=True) & positive, normalised, jnp.nan)
 
 
 def check_key(name: str, key: Any) -> jax.Array:

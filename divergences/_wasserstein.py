@@ -369,20 +369,17 @@ def _w1d_small(x, y, p):
     return _w1d_small_diff(x, y, p)
 
 
-def _weights_ok(w: jax.Array | None) -> jax.Array:
-    if w is None:
-        return jnp.asarray(True)
-    return jnp.all(jnp.isfinite(w) & (w >= 0), axis=-1) & (jnp.sum(w, axis=-1) > 0)
-
-
 def _prepare_weights(name, w, shape, samples_name):
+    """Weights normalised along the last axis (or ``None``), and which vectors are valid.
+
+    Under a transformation ``check_weights`` turns an invalid vector into NaN,
+    which the quantile merge of ``p > 1`` would not carry to the distance:
+    the flag poisons it explicitly.
+    """
     if w is None:
         return None, jnp.asarray(True)
-    raw = v.as_float_array(name, w)
-    if raw.shape != tuple(shape):
-        raise v.fail(name, f"has shape {raw.shape} but `{samples_name}` needs weights of shape {tuple(shape)}")
-    ok = _weights_ok(raw)
-    return v.check_weights(name, raw, shape=shape, samples_name=samples_name), ok
+    w = v.check_weights(name, w, shape=shape, samples_name=samples_name)
+    return w, ~jnp.isnan(w[..., 0])
 
 
 # --------------------------------------------------------------------------

@@ -249,6 +249,28 @@ def test_non_finite_samples_under_jit_give_nan_in_exactly_their_rows(n, weighted
     assert np.isfinite(clean).all()
 
 
+@pytest.mark.parametrize("p", [1, 2, 1.5])
+@pytest.mark.parametrize("n", [300, 5_000])  # XLA's sort, the host sort
+def test_invalid_weights_under_jit_give_nan_in_exactly_their_rows(n, p):
+    # Oracle: columns whose weight vector an eager call refuses (a negative,
+    # NaN or infinite entry, all zeros) are NaN; the others equal the
+    # computation with only valid weights. The quantile merge of p > 1 does
+    # not carry NaN weights to the distance by itself.
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 5)).astype(np.float32)
+    y = rng.standard_normal((n + 11, 5)).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, x.shape).astype(np.float32)
+    fn = jax.jit(lambda x, y, w: dv.wasserstein_1d(x, y, x_weights=w, p=p))
+    clean = np.asarray(fn(x, y, w))
+    for col, value in enumerate([-1.0, np.nan, np.inf]):
+        w[rng.integers(n), col] = value
+    w[:, 3] = 0.0
+    got = np.asarray(fn(x, y, w))
+    assert np.isnan(got[:4]).all(), got
+    np.testing.assert_array_equal(got[4], clean[4])
+    assert np.isfinite(clean).all()
+
+
 def test_bad_negative_weights():
     with pytest.raises(ValueError, match="`x_weights`"):
         dv.wasserstein_1d(jnp.array([0.0, 1.0]), jnp.array([1.0]), x_weights=jnp.array([1.0, -0.5]))
