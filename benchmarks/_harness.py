@@ -515,15 +515,24 @@ def _fmt_speedup(summary: dict[str, Any]) -> str:
     return f"{1 / speedup:.2f}x slower (peer wins)"
 
 
+def _not_run_lines(meta: dict[str, Any]) -> list[str]:
+    """The line naming the cases that a run's ``--budget`` left out (none without a budget)."""
+    if not meta.get("not_run"):
+        return []
+    return [f"Not run, the --budget of {meta['budget_s']:g} s being spent: {'; '.join(meta['not_run'])}."]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     meta = report["meta"]
     lines = [
         f"Device: {meta['device']['description']}. Date: {meta['date']}. "
         f"Command: `{meta['command']}`.",
     ]
+    lines += _not_run_lines(meta)
     for update in meta.get("updated", []):
         on = f" on {update['device']}" if update.get("device") else ""
         lines.append(f"Updated {update['date']} by `{update['command']}`{on}.")
+        lines += _not_run_lines(update)
     lines += [
         "",
         "| case | sizes | ours | compile | ours peak mem | peer | peer time | peer peak mem | ours vs peer |",
@@ -586,9 +595,16 @@ def to_markdown(report: dict[str, Any]) -> str:
 # Discovery, device and the command.
 
 
-def case_modules() -> list[str]:
-    """Names of every ``benchmarks/case_*.py`` module, sorted."""
-    return sorted(f"benchmarks.{p.stem}" for p in PACKAGE_DIR.glob("case_*.py"))
+def case_modules(first: Sequence[str] | None = None) -> list[str]:
+    """Names of every ``benchmarks/case_*.py`` module: those of the topics ``first`` in that order, then the rest sorted."""
+    names = sorted(f"benchmarks.{p.stem}" for p in PACKAGE_DIR.glob("case_*.py"))
+    leading = [f"benchmarks.case_{topic}" for topic in first or ()]
+    unknown = [name for name in leading if name not in names]
+    if unknown:
+        topics = ", ".join(name.removeprefix("benchmarks.case_") for name in names)
+        raise ValueError(f"`first` names no case module: {', '.join(unknown)}; the topics are {topics}")
+    leading = list(dict.fromkeys(leading))
+    return leading + [name for name in names if name not in leading]
 
 
 def _matches(name: str, patterns: Sequence[str] | None) -> bool:
@@ -697,6 +713,18 @@ def _parser() -> argparse.ArgumentParser:
         default=30.0,
         help="a peer whose warm-up call takes longer than this (s) is timed by that one call (0: always repeat)",
     )
+    parser.add_argument(
+        "--first",
+        action="append",
+        metavar="TOPIC",
+        help="run the cases of benchmarks/case_TOPIC.py before the others (repeatable, in the order given)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="start no case after this many seconds; the cases left are listed as not run",
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument(
         "--update",
@@ -711,6 +739,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.repeats < 5:
         raise SystemExit("--repeats must be >= 5")
+    if args.budget is not None and not args.budget >= 0:
+        raise SystemExit(f"--budget must be >= 0 seconds; got {args.budget}")
     _select_platform(args.device)
     import jax
 
@@ -724,7 +754,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     target_s = args.target_seconds if args.target_seconds is not None else (0.05 if args.quick else 2.0)
     max_repeats = args.repeats if args.quick else max(args.repeats, 50)
     partial = pathlib.Path(args.out) / f".partial-{os.getpid()}.json"
-    for module_name in case_modules():
+    try:
+        modules = case_modules(args.first)
+    except ValueError as exc:
+        raise SystemExit(str(exc).replace("`first`", "--first", 1)) from None
+    not_run: list[str] = []
+
+    def spent() -> bool:
+        return not args.list and args.budget is not None and time.perf_counter() - started > args.budget
+
+    for module_name in modules:
+        if spent():  # its cases are not even built (some hold large inputs)
+            not_run.append(f"every case of {module_name}" + (" that --only matches" if args.only else ""))
+            continue
         try:
             module = importlib.import_module(module_name)
             cases = module.cases(args.quick)
@@ -738,6 +780,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             if args.list:
                 print(f"{case.name:24s} {case.sizes}")
+                continue
+            if spent():
+                not_run.append(f"{case.name} ({case.sizes})")
                 continue
             t0 = time.perf_counter()
             result = run_case(
@@ -773,6 +818,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "versions": _versions(),
             "min_repeats": args.repeats,
             "total_s": None,
+            "budget_s": args.budget,
+            "not_run": not_run,
             "memory_method": (
                 "JAX code: XLA buffer assignment of the traced call (temporaries + outputs, inputs excluded); "
                 "other code: rise of VmHWM during one call after warm-up (lower bound)"
@@ -795,6 +842,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     (out / f"{stem}.md").write_text(to_markdown(report))
     partial.unlink(missing_ok=True)
+    for line in _not_run_lines({"not_run": not_run, "budget_s": args.budget}):  # this run's
+        print(f"[benchmarks] {line}", flush=True)
     print(f"[benchmarks] wrote {out / stem}.json and .md in {elapsed:.0f} s", flush=True)  # this run (not an updated file's)
     return 1 if failures else 0
 
@@ -808,6 +857,8 @@ def _updated(old: dict[str, Any], new: dict[str, Any], patterns: Sequence[str]) 
     host = new["meta"].get("device", {}).get("description")
     if host and host != meta.get("device", {}).get("description"):
         update["device"] = host  # the rows of this update came from another host (or another NumPy setting)
+    if new["meta"].get("not_run"):
+        update.update(budget_s=new["meta"]["budget_s"], not_run=new["meta"]["not_run"])
     meta["updated"] = meta.get("updated", []) + [update]
     return {"meta": meta, "results": results, "scaling": scaling(results)}
 

@@ -237,3 +237,65 @@ def test_update_replaces_only_the_matching_cases():
     merged = h._updated(merged, other, ["a"])
     assert merged["meta"]["updated"][-1] == {"date": "d2", "command": "c2 --only a", "device": "CPU B"}
     assert "Updated d2 by `c2 --only a` on CPU B." in h.to_markdown({**merged, "results": [], "scaling": []})
+
+
+def test_first_puts_topics_first_and_refuses_unknown_ones():
+    every = h.case_modules()
+    ordered = h.case_modules(["wasserstein", "train_step", "wasserstein"])
+    assert ordered[:2] == ["benchmarks.case_wasserstein", "benchmarks.case_train_step"]
+    assert sorted(ordered) == sorted(every) and len(ordered) == len(every)
+    assert ordered[2:] == [m for m in every if m not in ordered[:2]]  # the rest keep their sorted order
+    with pytest.raises(ValueError, match=r"^`first` names no case module: benchmarks.case_nope;"):
+        h.case_modules(["nope"])
+
+
+def test_budget_stops_starting_cases_and_lists_the_rest(tmp_path, monkeypatch):
+    import time
+    import types
+
+    def module(name, cases):
+        mod = types.ModuleType(name)
+        mod.cases = lambda quick: cases
+        monkeypatch.setitem(sys.modules, name, mod)
+        return name
+
+    slow = h.Case(name="toy_slow", sizes="n=1", ours=lambda: time.sleep(0.05), peers={})
+    late = h.Case(name="toy_late", sizes="n=2", ours=lambda: 0.0, peers={})
+    other = h.Case(name="toy_other", sizes="n=3", ours=lambda: 0.0, peers={})
+    names = [module("fake_bench_a", [slow, late]), module("fake_bench_b", [other])]
+    monkeypatch.setattr(h, "case_modules", lambda first=None: names)
+    # The slow case alone (a warm-up and at least five timed calls of 0.05 s) outlasts the budget.
+    rc = h.main(["--quick", "--budget", "0.1", "--out", str(tmp_path)])
+    assert rc == 0
+    report = json.loads((tmp_path / "cpu-quick.json").read_text())
+    assert [r["name"] for r in report["results"]] == ["toy_slow"]
+    assert report["meta"]["budget_s"] == 0.1
+    assert report["meta"]["not_run"] == ["toy_late (n=2)", "every case of fake_bench_b"]
+    markdown = (tmp_path / "cpu-quick.md").read_text()
+    assert "Not run, the --budget of 0.1 s being spent: toy_late (n=2); every case of fake_bench_b." in markdown
+    # Without a budget every case runs and nothing is listed.
+    assert h.main(["--quick", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "cpu-quick.json").read_text())
+    assert [r["name"] for r in report["results"]] == ["toy_slow", "toy_late", "toy_other"]
+    assert report["meta"]["not_run"] == [] and "Not run" not in (tmp_path / "cpu-quick.md").read_text()
+
+
+def test_budget_must_not_be_negative(tmp_path):
+    with pytest.raises(SystemExit, match="--budget must be >= 0"):
+        h.main(["--budget", "-1", "--out", str(tmp_path)])
+
+
+def test_update_keeps_the_cases_its_budget_left_out():
+    def meta(date, command, **extra):
+        return {"date": date, "command": command, "device": {"description": "GPU A"}, **extra}
+
+    row = {"name": "a", "sizes": "n=10", "n": None, "ours": {"status": "ok", "median_s": 1.0}, "peers": {}}
+    old = {"meta": meta("d0", "c0"), "results": [row], "scaling": []}
+    new = {"meta": meta("d1", "c1 --only b --update --budget 5", budget_s=5.0, not_run=["b (n=1)"]), "results": [],
+           "scaling": []}
+    merged = h._updated(old, new, ["b"])
+    assert merged["meta"]["updated"] == [
+        {"date": "d1", "command": "c1 --only b --update --budget 5", "budget_s": 5.0, "not_run": ["b (n=1)"]}
+    ]
+    text = h.to_markdown({**merged, "results": [], "scaling": []})
+    assert "Updated d1 by `c1 --only b --update --budget 5`.\nNot run, the --budget of 5 s being spent: b (n=1)." in text
