@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks._harness import block
+
 K = 10  # generator steps per timed call
 BATCH = 256
 N_CRITIC = 5
@@ -58,6 +60,16 @@ def multi_step_thunk(ts, data: jax.Array, steps: int):
     return run
 
 
+def torch_device() -> str:
+    """Where the PyTorch peer runs: on the GPU when JAX runs on one and PyTorch sees one, else on the CPU.
+
+    The same GPU for both (one per machine where these benchmarks run).
+    """
+    import torch
+
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
 def _torch(width: int, steps: int = K):
     import torch  # optional peer
     from torch import nn
@@ -65,22 +77,23 @@ def _torch(width: int, steps: int = K):
     from divergences.train import load_dataset
 
     torch.manual_seed(0)
+    device = torch.device(torch_device())
 
     def mlp(out: int) -> nn.Module:
         return nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                             nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out))
+                             nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out)).to(device)
 
     gen, critic = mlp(2), mlp(1)
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
-    data = torch.from_numpy(load_dataset("8gaussians", n_train=20000, n_test=100).train)
+    data = torch.from_numpy(load_dataset("8gaussians", n_train=20000, n_test=100).train).to(device)
 
-    def step() -> None:
+    def step() -> Any:
         for _ in range(N_CRITIC):
-            real = data[torch.randint(0, len(data), (BATCH,))]
+            real = data[torch.randint(0, len(data), (BATCH,), device=device)]
             with torch.no_grad():
-                fake = gen(torch.randn(BATCH, 2))
-            eps = torch.rand(BATCH, 1)
+                fake = gen(torch.randn(BATCH, 2, device=device))
+            eps = torch.rand(BATCH, 1, device=device)
             x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
             gp = ((grad.norm(dim=1) - 1) ** 2).mean()
@@ -89,15 +102,16 @@ def _torch(width: int, steps: int = K):
             opt_d.zero_grad(set_to_none=True)
             loss.backward()
             opt_d.step()
-        g_loss = -critic(gen(torch.randn(BATCH, 2))).mean()
+        g_loss = -critic(gen(torch.randn(BATCH, 2, device=device))).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        return g_loss.detach()
 
     def run() -> Any:
         for _ in range(steps):
-            step()
-        return None
+            g_loss = step()
+        return g_loss  # on a GPU, waiting for it (benchmarks._harness.block) waits for the whole call
 
     return run
 
@@ -118,6 +132,10 @@ def cases(quick: bool) -> list:
 
             return missing
 
+    try:
+        where = "; PyTorch on the same GPU" if torch_device() == "cuda" else ""
+    except ImportError:
+        where = ""
     out = []
     for width in (128,) if quick else (128, 512):
         ours, _, _ = _ours(width)
@@ -126,7 +144,7 @@ def cases(quick: bool) -> list:
             sizes=f"wgan-gp H={width}, batch={BATCH}, n_critic={N_CRITIC}, {K} steps/call",
             ours=ours,
             peers={"torch eager": optional_peer(lambda w=width: _torch(w))},
-            note="one call = 10 generator + 50 critic updates",
+            note="one call = 10 generator + 50 critic updates" + where,
         ))
     return out
 
@@ -177,7 +195,7 @@ def _median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        jax.block_until_ready(fn())
+        block(fn())
         times.append(time.perf_counter() - t)
     return float(np.median(times))
 
