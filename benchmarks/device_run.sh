@@ -11,7 +11,7 @@
 # jaxopt, prdc) from the wheels and this package without its dependencies,
 # then runs `python -m benchmarks --device gpu` with the cases of the GPU
 # goals first (wasserstein_1d, sliced_wasserstein, the train step) and a time
-# budget (BUDGET seconds, default 420), so that a call limited to 10 minutes
+# budget (BUDGET seconds, default 360), so that a call limited to 10 minutes
 # ends with gpu.json and gpu.md written (DEVICE=cpu tries the script on a CPU). They go to $OUT where it is set (the
 # device tool's folder of files to bring back), else to benchmarks/results.
 set -euo pipefail
@@ -39,7 +39,7 @@ run)
     python3 -m pip install -q --no-deps --no-build-isolation -e .
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     PYTHONUNBUFFERED=1 python3 -m benchmarks --device "${DEVICE:-gpu}" --first wasserstein --first train_step \
-        --budget "${BUDGET:-420}" --slow-peer 5 --out "$out" 2>&1 | tee "$out/log.txt"
+        --budget "${BUDGET:-360}" --slow-peer 5 --out "$out" 2>&1 | tee "$out/log.txt"
     ;;
 *)
     echo "usage: bash benchmarks/device_run.sh fetch|run" >&2
