@@ -853,6 +853,8 @@ def _updated(old: dict[str, Any], new: dict[str, Any], patterns: Sequence[str]) 
     kept = [r for r in old["results"] if not _matches(r["name"], patterns)]
     results = kept + new["results"]
     meta = dict(old["meta"])
+    if meta.get("not_run"):  # the cases of an earlier --budget's list that this update measured leave it
+        meta["not_run"] = [case for case in meta["not_run"] if not _matches(case.split(" (")[0], patterns)]
     update = {"date": new["meta"]["date"], "command": new["meta"]["command"]}
     host = new["meta"].get("device", {}).get("description")
     if host and host != meta.get("device", {}).get("description"):

@@ -299,3 +299,9 @@ def test_update_keeps_the_cases_its_budget_left_out():
     ]
     text = h.to_markdown({**merged, "results": [], "scaling": []})
     assert "Updated d1 by `c1 --only b --update --budget 5`.\nNot run, the --budget of 5 s being spent: b (n=1)." in text
+    # A later update that measures a case of the first run's list takes it off that list.
+    first = {"meta": meta("d0", "c0 --budget 9", budget_s=9.0, not_run=["b (n=1)", "c (n=2)", "every case of m"]),
+             "results": [row], "scaling": []}
+    merged = h._updated(first, {"meta": meta("d1", "c1 --only b --update"), "results": [], "scaling": []}, ["b"])
+    assert merged["meta"]["not_run"] == ["c (n=2)", "every case of m"]
+    assert "updated" in merged["meta"] and "not_run" not in merged["meta"]["updated"][-1]
