@@ -34,3 +34,23 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = " ".join(flags).strip()
 # One OpenBLAS thread for JAX's CPU LAPACK calls (see train/__init__.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# One persistent XLA compilation cache for the whole run: the pytest-xdist
+# workers and the commands that the tests start in subprocesses (training
+# runs, resumes, the benchmark and protocol commands) compile many of the same
+# programs, and a program compiled once is then read from disk. The cache
+# changes no result (the key covers the program, the options and XLA_FLAGS).
+# It lives in a fresh temporary folder, made by the first process (the
+# workers and subprocesses inherit the variable) and removed by it at exit; a
+# JAX_COMPILATION_CACHE_DIR of your own is left as it is.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="divergences-tests-xla-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    # Every program, however small or quick to compile (JAX's defaults skip those).
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")

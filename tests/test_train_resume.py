@@ -217,6 +217,8 @@ def test_checkpoint_write_failure_stops_cleanly(tmp_path, capsys, monkeypatch, c
 
 def test_ctrl_c_during_compilation_exits_cleanly(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    # Compiled for real: the suite's compilation cache (conftest.py) could hold this program already.
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
     for attempt in range(2):
         out = str(tmp_path / f"c{attempt}")
         proc = subprocess.Popen([sys.executable, "-m", "divergences.train", *FLAGS, "--steps", "400", "--out", out],
