@@ -136,16 +136,22 @@ def sliced_floor_case(n: int, d: int, n_projections: int) -> Case:
     )
 
 
+def _sliced_pot_peer(x: np.ndarray, y: np.ndarray, n_projections: int):
+    """POT's SW2 of the same NumPy clouds with as many directions (its own, seeded)."""
+
+    def build():
+        import ot
+
+        return lambda: ot.sliced_wasserstein_distance(x, y, n_projections=n_projections, p=2, seed=0)
+
+    return optional_peer(build)
+
+
 def sliced_wasserstein_case(n: int, d: int, n_projections: int) -> Case:
     x, y = _clouds(n, d)
     xj, yj = jax.device_put(x), jax.device_put(y)
     key = jax.random.key(0)
     ours = jax.jit(functools.partial(dv.sliced_wasserstein, n_projections=n_projections, p=2))
-
-    def pot_peer():
-        import ot
-
-        return lambda: ot.sliced_wasserstein_distance(x, y, n_projections=n_projections, p=2, seed=0)
 
     def ott_peer():
         from ott.tools import sliced
@@ -157,7 +163,7 @@ def sliced_wasserstein_case(n: int, d: int, n_projections: int) -> Case:
         name="sliced_wasserstein",
         sizes=f"n={n}, d={d}, directions={n_projections}",
         ours=lambda: ours(xj, yj, key),
-        peers={"POT": optional_peer(pot_peer), "ott-jax": optional_peer(ott_peer)},
+        peers={"POT": _sliced_pot_peer(x, y, n_projections), "ott-jax": optional_peer(ott_peer)},
         n=n,
         note="SW2, m = n",
     )
@@ -168,16 +174,11 @@ def sliced_wasserstein_eager_case(n: int, d: int, n_projections: int) -> Case:
     x, y = _clouds(n, d)
     key = jax.random.key(0)
 
-    def pot_peer():
-        import ot
-
-        return lambda: ot.sliced_wasserstein_distance(x, y, n_projections=n_projections, p=2, seed=0)
-
     return Case(
         name="sliced_wasserstein_eager",
         sizes=f"n={n}, d={d}, directions={n_projections}",
         ours=lambda: dv.sliced_wasserstein(x, y, key, n_projections=n_projections),
-        peers={"POT": optional_peer(pot_peer)},
+        peers={"POT": _sliced_pot_peer(x, y, n_projections)},
         n=n,
         note="SW2, m = n; an eager call on NumPy arrays (the transfer to the device included)",
     )
