@@ -333,7 +333,7 @@ def check_scalar(
         raise fail(name, f"must be a real number; got {value!r}")
     xp = _namespace(value)  # numpy for a Python number or a concrete array: no device dispatch
     arr = xp.asarray(value)
-    if xp is np and not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_) or jnp.issubdtype(arr.dtype, jnp.complexfloating):
+    if (xp is np and not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == np.bool_)) or jnp.issubdtype(arr.dtype, jnp.complexfloating):
         raise fail(name, f"must be a real number; got {value!r}")
     if arr.ndim != 0:
         raise fail(name, f"must be a scalar; got shape {arr.shape}")
